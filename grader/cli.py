@@ -1,0 +1,62 @@
+"""The instructor's command line: one sub-command per verb.
+
+    python -m grader grade SUBMISSION [--out DIR] [--only ID,...]
+    python -m grader release OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from grader.grade import grade
+
+    only = tuple(s for s in (args.only or "").split(",") if s)
+    report = grade(args.submission, args.out, only=only, pack_name=args.pack,
+                   handle=args.handle)
+    print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from grader.release import build_release
+
+    build_release(args.out, pack_name=args.pack, force=args.force)
+    print(f"student release written to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pack", default="day02", help="course pack (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade one submission folder or .zip")
+    g.add_argument("submission", help="folder or .zip holding conv.py, blocks.py, ...")
+    g.add_argument("--out", default="grading-report", help="report folder (default: %(default)s)")
+    g.add_argument("--only", default=None, help="comma-separated exercise ids to grade")
+    g.add_argument("--handle", default="in-process", help="how student code runs")
+    g.set_defaults(func=_grade)
+
+    r = sub.add_parser("release", help="build the student distribution (no solutions)")
+    r.add_argument("out", help="folder to write (must not exist, unless --force)")
+    r.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    r.set_defaults(func=_release)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        # one clear line, never a traceback wall
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The kit's pytest plugin (entry point ``pytest11: kit``), for grading and for the self-check.
+
+* markers: one per exercise id of the pack, plus ``points(n)``; registered, so
+  ``--strict-markers`` catches a typo and ``pytest exercises -m basic_block`` selects one;
+* options (group "exercise kit"): ``--submission``, ``--kit-profile``, ``--kit-report``,
+  ``--kit-only``, ``--kit-pack``, ``--kit-handle``;
+* fixtures: ``student`` (a handle on the submission), ``reference`` (a handle on the hidden
+  solutions), ``load_exercise`` (the self-check's import with a clear failure message);
+* scores: collected in a ``pytest_runtest_makereport`` wrapper, shown per exercise in
+  ``pytest_terminal_summary`` and written as ``results.json`` (Gradescope schema).
+
+Usage:
+    pytest exercises                                  # student self-check, in process
+    pytest grader/packs/day02/graders --submission SUB --kit-profile grading \
+        --kit-report grading-report/results.json      # what `python -m grader grade` runs
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from grader.handle import describe_exception, open_handle
+from grader.manifest import Pack
+from grader.packs import DEFAULT_PACK, load_pack
+from grader.probes import ProbeFailure
+from grader.results import GradeReport, PropertyResult, format_table
+
+# Grading: every student faces the same cases, and a regrade gives the same report.
+settings.register_profile(
+    "grading", derandomize=True, database=None, deadline=None, print_blob=False,
+    report_multiple_bugs=False, max_examples=20,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+# Self-check: explores new cases on every run.
+settings.register_profile(
+    "selfcheck", deadline=None, report_multiple_bugs=False, max_examples=20,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.function_scoped_fixture])
+
+STATE = pytest.StashKey["KitState"]()
+SELF_CHECK_NOTE = ("This is the self-check: public tests only. Hidden checks with more cases "
+                   "run at grading.")
+
+
+@dataclass
+class KitState:
+    pack: Pack
+    profile: str
+    grading: bool
+    only: tuple[str, ...] = ()
+    results: dict[str, PropertyResult] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    notes: list[str] = field(default_factory=list)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kit", "exercise kit")
+    group.addoption("--submission", default=None, metavar="DIR",
+                    help="grade this submission folder (its modules form the package "
+                    "'exercises'); without it, tests import 'exercises' directly (self-check)")
+    group.addoption("--kit-profile", default=None, choices=("grading", "selfcheck"),
+                    help="hypothesis profile: 'grading' (derandomized, no database) or "
+                    "'selfcheck' (random); default: grading with --submission")
+    group.addoption("--kit-report", default=None, metavar="PATH",
+                    help="write the Gradescope-schema results.json here")
+    group.addoption("--kit-only", default=None, metavar="IDS",
+                    help="comma-separated exercise ids: run only their tests")
+    group.addoption("--kit-pack", default=DEFAULT_PACK, help="course pack (default: %(default)s)")
+    group.addoption("--kit-handle", default="in-process",
+                    help="how student code runs while grading (default: %(default)s)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pack = load_pack(config.getoption("--kit-pack"))
+    for ex in pack.exercises:
+        config.addinivalue_line("markers", f"{ex.id}: exercise '{ex.title}' ({ex.points} points)")
+    config.addinivalue_line("markers", "points(n): how many points this property is worth")
+    grading = config.getoption("--submission") is not None
+    profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
+    settings.load_profile(profile)
+    only_opt = config.getoption("--kit-only")
+    only = tuple(s.strip() for s in only_opt.split(",") if s.strip()) if only_opt else ()
+    for ex_id in only:
+        pack.exercise(ex_id)  # unknown id: a clear KeyError at start-up
+    config.stash[STATE] = KitState(pack, profile, grading, only)
+
+
+def _exercise_of(item: pytest.Item, pack: Pack) -> str | None:
+    ids = [m.name for m in item.iter_markers() if m.name in pack.ids]
+    return ids[0] if ids else None
+
+
+def _points_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker and marker.args else 1.0
+
+
+def _property_name(item: pytest.Item, exercise: str) -> str:
+    doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") \
+        else ""
+    title = doc.splitlines()[0].strip() if doc else item.name.removeprefix("test_")
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and doc:
+        title += f" [{callspec.id}]"
+    return f"{exercise}: {title}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    if not state.only:
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if _exercise_of(item, state.pack) in state.only else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest):
+    """Runs probes on the hidden solutions (grading only; the release has none)."""
+    from grader.handle import ReferenceHandle
+
+    pack = request.config.stash[STATE].pack
+    return ReferenceHandle(pack.solutions_package)
+
+
+@pytest.fixture(scope="session")
+def student(request: pytest.FixtureRequest):
+    """Runs probes on the submission given by ``--submission``."""
+    config = request.config
+    path = config.getoption("--submission")
+    if path is None:
+        pytest.skip("no --submission given: this test runs only while grading")
+    state = config.stash[STATE]
+    handle = open_handle(Path(path), config.getoption("--kit-handle"))
+    with handle:
+        yield handle
+        state.notes.extend(getattr(handle, "notes", []))
+
+
+@pytest.fixture
+def load_exercise(request: pytest.FixtureRequest):
+    """``load_exercise("blocks")`` imports ``exercises.blocks``, failing with one clear line."""
+    import importlib
+
+    def load(name: str):
+        try:
+            return importlib.import_module(f"exercises.{name}")
+        except Exception as exc:  # a syntax error in one module fails only its tests
+            pytest.fail(f"exercises/{name}.py could not be imported: {describe_exception(exc)}",
+                        pytrace=False)
+
+    return load
+
+
+# -- scores -------------------------------------------------------------------------------------
+def _feedback(excinfo: pytest.ExceptionInfo) -> str:
+    exc = excinfo.value
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, ProbeFailure):
+        return exc.message  # the hypothesis example adds nothing to "not implemented"
+    if isinstance(exc, NotImplementedError):
+        return f"not implemented yet: {exc}" if str(exc) else "not implemented yet"
+    if isinstance(exc, AssertionError):
+        text = str(exc).strip() or "assertion failed"
+    elif isinstance(exc, pytest.fail.Exception):
+        text = str(exc.msg if hasattr(exc, "msg") else exc)
+    else:
+        text = f"the check could not run: {describe_exception(exc)}"
+    notes = [n for n in getattr(exc, "__notes__", []) if n.startswith("Falsifying example")]
+    if notes:
+        text += "\nSmallest failing case found: " + " ".join(notes[0].split())
+    return text
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    state: KitState = item.config.stash[STATE]
+    exercise = _exercise_of(item, state.pack)
+    if exercise is None:
+        return report
+    result = state.results.get(item.nodeid)
+    if result is None:
+        result = PropertyResult(exercise, _property_name(item, exercise), _points_of(item))
+        state.results[item.nodeid] = result
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.passed:
+            result.score, result.output = result.max_score, "passed"
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            result.score, result.output = 0.0, reason.removeprefix("Skipped: ")
+        else:
+            result.score = 0.0
+            result.output = _feedback(call.excinfo) if call.excinfo else "failed"
+            if call.excinfo and call.excinfo.errisinstance((ProbeFailure, NotImplementedError)):
+                report.longrepr = result.output  # a short line instead of a traceback wall
+    return report
+
+
+def build_report(state: KitState) -> GradeReport:
+    report = GradeReport(list(state.results.values()),
+                         execution_time=time.monotonic() - state.started)
+    lines = [f"{state.pack.title}: {report.score:g} / {report.max_score:g} points."]
+    lines += state.notes
+    report.output = "\n".join(lines)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    path = session.config.getoption("--kit-report")
+    if state is not None and path:
+        build_report(state).write_json(path)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.results:
+        return
+    report = build_report(state)
+    terminalreporter.section("exercise scores")
+    terminalreporter.write_line(format_table(report.by_exercise(state.pack.ids)))
+    for note in state.notes:
+        terminalreporter.write_line(note)
+    if not state.grading:
+        terminalreporter.write_line(SELF_CHECK_NOTE)

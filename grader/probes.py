@@ -1,0 +1,79 @@
+"""Probes: small public functions that exercise one submission module and return plain data.
+
+A probe is ``fn(module, case) -> data``. The grader runs the same probe on the reference
+module and, through a handle, on the student's: ``expected = reference.run(probe, case)`` vs
+``got = student.run(probe, case)``. Probes never import the solutions, so they can run in an
+untrusted worker; what they return is checked by ``sanitize`` before anyone compares it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+ProbeFn = Callable[[Any, dict], Any]
+
+
+class ProbeFailure(Exception):
+    """Student code could not produce a result: the message is one line of feedback.
+
+    kind: "not_implemented", "exception", "import_error", "timeout", "crash", "invalid_result".
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def probe(module: str) -> Callable[[ProbeFn], ProbeFn]:
+    """Mark ``fn`` as a probe of the submission module ``module`` (e.g. "blocks")."""
+
+    def mark(fn: ProbeFn) -> ProbeFn:
+        @functools.wraps(fn)
+        def wrapper(mod: Any, case: dict) -> Any:
+            return fn(mod, case)
+
+        wrapper.module = module  # type: ignore[attr-defined]
+        wrapper.probe_name = f"{fn.__module__}:{fn.__qualname__}"  # type: ignore[attr-defined]
+        return wrapper
+
+    return mark
+
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def sanitize(value: Any, path: str = "result") -> Any:
+    """Return ``value`` as trusted plain data, or raise ProbeFailure("invalid_result").
+
+    Only exact builtin types pass (an ``int`` subclass with a lying ``__eq__`` does not);
+    tensors must be plain ``torch.Tensor`` and are detached and copied; containers are rebuilt.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is torch.Tensor or kind is torch.nn.Parameter:
+        return torch.Tensor(value.detach().clone()) if kind is not torch.Tensor \
+            else value.detach().clone()
+    if kind in (list, tuple):
+        return kind(sanitize(v, f"{path}[{i}]") for i, v in enumerate(value))
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise ProbeFailure("invalid_result", f"{path} has a non-string key of type "
+                                   f"{type(k).__name__}")
+            out[k] = sanitize(v, f"{path}[{k!r}]")
+        return out
+    raise ProbeFailure("invalid_result",
+                       f"{path} is a {kind.__module__}.{kind.__qualname__}, expected plain data "
+                       "(int, float, str, list, tuple, dict or torch.Tensor)")
+
+
+def is_finite_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)

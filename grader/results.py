@@ -1,0 +1,123 @@
+"""The grading report: one ``PropertyResult`` per scored property, in the Gradescope schema.
+
+``GradeReport.to_gradescope_dict()`` is exactly CONTRACT.md's ``results.json``; the JSON is
+written atomically (temp file + rename) so a crash never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class PropertyResult:
+    """One independently scored property of one exercise."""
+
+    exercise: str
+    name: str
+    max_score: float
+    score: float = 0.0
+    output: str = ""
+    visibility: str = "visible"
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+    def to_gradescope_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": "passed" if self.passed else "failed",
+            "output": self.output,
+            "visibility": self.visibility,
+            "tags": [self.exercise],
+        }
+
+    @classmethod
+    def from_gradescope_dict(cls, data: dict[str, Any]) -> PropertyResult:
+        return cls(exercise=data["tags"][0], name=data["name"], max_score=data["max_score"],
+                   score=data["score"], output=data.get("output", ""),
+                   visibility=data.get("visibility", "visible"))
+
+
+@dataclass
+class ExerciseScore:
+    exercise: str
+    score: float
+    max_score: float
+    passed: int
+    total: int
+
+
+@dataclass
+class GradeReport:
+    tests: list[PropertyResult] = field(default_factory=list)
+    execution_time: float = 0.0
+    output: str = ""
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 4)
+
+    def by_exercise(self, order: tuple[str, ...] = ()) -> list[ExerciseScore]:
+        ids = list(order) + sorted({t.exercise for t in self.tests} - set(order))
+        rows = []
+        for ex in ids:
+            tests = [t for t in self.tests if t.exercise == ex]
+            if tests:
+                rows.append(ExerciseScore(ex, round(sum(t.score for t in tests), 4),
+                                          round(sum(t.max_score for t in tests), 4),
+                                          sum(t.passed for t in tests), len(tests)))
+        return rows
+
+    def to_gradescope_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "output": self.output,
+            "execution_time": round(self.execution_time, 2),
+            "tests": [t.to_gradescope_dict() for t in self.tests],
+        }
+
+    @classmethod
+    def from_gradescope_dict(cls, data: dict[str, Any]) -> GradeReport:
+        return cls([PropertyResult.from_gradescope_dict(t) for t in data["tests"]],
+                   data.get("execution_time", 0.0), data.get("output", ""))
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.to_gradescope_dict(), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+        return path
+
+
+def format_table(rows: list[ExerciseScore], title: str = "score") -> str:
+    """A fixed-width per-exercise table for the terminal."""
+    width = max([len(r.exercise) for r in rows] + [8])
+    lines = [f"{'exercise':<{width}}  {'points':>13}  properties"]
+    for r in rows:
+        mark = "ok" if r.score >= r.max_score else ("--" if r.score == 0 else "~")
+        lines.append(f"{r.exercise:<{width}}  {_num(r.score):>6} / {_num(r.max_score):<4}  "
+                     f"{r.passed}/{r.total} {mark}")
+    total, top = sum(r.score for r in rows), sum(r.max_score for r in rows)
+    lines.append(f"{'total':<{width}}  {_num(total):>6} / {_num(top):<4}")
+    return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if x == int(x) else f"{x:.2f}"
