@@ -42,12 +42,14 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *, only: t
                 "--submission", str(package_dir), "--kit-profile", "grading",
                 "--kit-report", str(report_path), "--kit-pack", pack.name,
                 "--kit-handle", handle, "--junitxml", str(out / "junit.xml"),
-                "-q", "--tb=no", "-p", "no:warnings",
+                "-p", "no:warnings",
             ]
             if only:
                 args += ["--kit-only", ",".join(only)]
             if quiet:
-                args += ["--no-summary", "-qq"]
+                args += ["-p", "no:terminal"]
+            else:
+                args += ["-q", "--tb=no"]
             old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no third-party plugins
             try:

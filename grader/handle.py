@@ -64,6 +64,61 @@ def describe_exception(exc: BaseException, package_dir: Path | None = None) -> s
     return text + where
 
 
+def install_submission_package(package: str, package_dir: Path) -> list[str]:
+    """Make ``package_dir`` importable as ``package`` (its ``__init__.py`` optional).
+
+    The package is built from the folder itself, never found on ``sys.path``, so the
+    submission cannot shadow torch or anything else. Returns notes for the report.
+    """
+    init = package_dir / "__init__.py"
+    pkg = types.ModuleType(package)
+    pkg.__path__ = [str(package_dir)]
+    notes = []
+    if init.exists():
+        spec = importlib.util.spec_from_file_location(
+            package, init, submodule_search_locations=[str(package_dir)])
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules[package] = pkg
+        try:
+            spec.loader.exec_module(pkg)
+        except BaseException as exc:  # a broken __init__ must not stop grading
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            notes.append(f"your __init__.py failed and was skipped: {describe_exception(exc)}")
+            pkg = types.ModuleType(package)
+            pkg.__path__ = [str(package_dir)]
+    sys.modules[package] = pkg
+    return notes
+
+
+def import_submission_module(package: str, package_dir: Path, name: str,
+                             timeout_s: float) -> types.ModuleType:
+    """Import ``package.name`` from the submission or raise a one-line ProbeFailure."""
+    full = f"{package}.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    if not (package_dir / f"{name}.py").exists():
+        raise ProbeFailure("import_error", f"{name}.py is missing from the submission")
+    try:
+        with _time_limit(timeout_s):
+            return importlib.import_module(full)
+    except _ProbeTimeout:
+        raise ProbeFailure("timeout", f"importing your module {name}.py did not finish "
+                           f"within {timeout_s:g} s") from None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.modules.pop(full, None)
+        if isinstance(exc, SystemExit):
+            why = f"it called sys.exit({exc.code!r})"
+        elif isinstance(exc, UnicodeDecodeError):
+            why = "it is not valid UTF-8 text"
+        else:
+            why = describe_exception(exc, package_dir)
+        raise ProbeFailure("import_error",
+                           f"your module {name}.py could not be imported: {why}") from None
+
+
 def _qualname(probe: ProbeFn) -> str:
     return getattr(probe, "probe_name", getattr(probe, "__qualname__", repr(probe)))
 
@@ -104,26 +159,7 @@ class InProcessHandle:
                        if k == self.package or k.startswith(self.package + ".")}
         for k in self._saved:
             del sys.modules[k]
-        init = self.package_dir / "__init__.py"
-        spec = importlib.util.spec_from_file_location(
-            self.package, init if init.exists() else None,
-            submodule_search_locations=[str(self.package_dir)])
-        if spec is None or not init.exists():
-            pkg = types.ModuleType(self.package)
-            pkg.__path__ = [str(self.package_dir)]
-            sys.modules[self.package] = pkg
-            return self
-        pkg = importlib.util.module_from_spec(spec)
-        sys.modules[self.package] = pkg
-        try:
-            spec.loader.exec_module(pkg)
-        except BaseException as exc:  # a broken __init__ must not stop grading
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            self.notes.append(f"your __init__.py failed: {describe_exception(exc)}")
-            pkg = types.ModuleType(self.package)
-            pkg.__path__ = [str(self.package_dir)]
-            sys.modules[self.package] = pkg
+        self.notes += install_submission_package(self.package, self.package_dir)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -138,48 +174,44 @@ class InProcessHandle:
         """The submission's module ``name``, or ProbeFailure("import_error") saying why not."""
         if name in self._import_failures:
             raise self._import_failures[name]
-        full = f"{self.package}.{name}"
-        if full in sys.modules:
-            return sys.modules[full]
-        if not (self.package_dir / f"{name}.py").exists():
-            failure = ProbeFailure("import_error", f"{name}.py is missing from the submission")
-        else:
-            try:
-                with _time_limit(self.timeout_s):
-                    return importlib.import_module(full)
-            except _ProbeTimeout:
-                failure = ProbeFailure("timeout", f"importing your module {name}.py did not "
-                                       f"finish within {self.timeout_s:g} s")
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                sys.modules.pop(full, None)
-                failure = ProbeFailure("import_error", f"your module {name}.py could not be "
-                                       f"imported: {describe_exception(exc, self.package_dir)}")
-        self._import_failures[name] = failure
-        raise failure
+        try:
+            return import_submission_module(self.package, self.package_dir, name,
+                                            self.timeout_s)
+        except ProbeFailure as failure:
+            self._import_failures[name] = failure
+            raise
 
     def run(self, probe: ProbeFn, case: dict) -> Any:
         module = self.module(probe.module)
-        try:
-            with _time_limit(self.timeout_s):
-                result = probe(module, copy.deepcopy(case))
-        except ProbeFailure:
-            raise
-        except NotImplementedError as exc:
-            hint = f": {exc}" if str(exc) else ""
-            raise ProbeFailure("not_implemented", f"not implemented yet{hint}") from None
-        except _ProbeTimeout:
-            raise ProbeFailure("timeout", f"your code did not finish within {self.timeout_s:g} s "
-                               f"({_qualname(probe)})") from None
-        except RecursionError:
-            raise ProbeFailure("exception", "RecursionError: maximum recursion depth exceeded "
-                               "(does a method call itself?)") from None
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise ProbeFailure("exception", describe_exception(exc, self.package_dir)) from None
+        result = guarded_call(lambda: probe(module, copy.deepcopy(case)), self.timeout_s,
+                              self.package_dir, _qualname(probe))
         return sanitize(result)
+
+
+def guarded_call(fn, timeout_s: float, package_dir: Path | None, what: str) -> Any:
+    """Run student code; turn anything it does wrong into a one-line ProbeFailure."""
+    try:
+        with _time_limit(timeout_s):
+            return fn()
+    except ProbeFailure:
+        raise
+    except NotImplementedError as exc:
+        hint = f": {exc}" if str(exc) else ""
+        raise ProbeFailure("not_implemented", f"not implemented yet{hint}") from None
+    except _ProbeTimeout:
+        raise ProbeFailure("timeout", f"your code did not finish within {timeout_s:g} s "
+                           f"({what})") from None
+    except RecursionError:
+        raise ProbeFailure("exception", "RecursionError: maximum recursion depth exceeded "
+                           "(does a method call itself?)") from None
+    except MemoryError:
+        raise ProbeFailure("exception", "MemoryError: your code ran out of memory") from None
+    except SystemExit as exc:
+        raise ProbeFailure("exception", f"your code called sys.exit({exc.code!r})") from None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ProbeFailure("exception", describe_exception(exc, package_dir)) from None
 
 
 def open_handle(package_dir: str | Path, mode: str = "in-process", **options: Any):

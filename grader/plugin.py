@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture])
 
+# hypothesis may raise a group of failures (Python 3.11+ builtin, or the backport on 3.10)
+_EXCEPTION_GROUPS = tuple(t for t in (getattr(builtins, "BaseExceptionGroup", None),) if t)
 STATE = pytest.StashKey["KitState"]()
+PREVIOUS_PROFILE = pytest.StashKey[str]()
 SELF_CHECK_NOTE = ("This is the self-check: public tests only. Hidden checks with more cases "
                    "run at grading.")
 
@@ -82,12 +86,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): how many points this property is worth")
     grading = config.getoption("--submission") is not None
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
+    config.stash[PREVIOUS_PROFILE] = settings.get_current_profile_name()
     settings.load_profile(profile)
     only_opt = config.getoption("--kit-only")
     only = tuple(s.strip() for s in only_opt.split(",") if s.strip()) if only_opt else ()
     for ex_id in only:
         pack.exercise(ex_id)  # unknown id: a clear KeyError at start-up
     config.stash[STATE] = KitState(pack, profile, grading, only)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # a nested pytest.main (grading from a test) must not leave its profile behind
+    previous = config.stash.get(PREVIOUS_PROFILE, None)
+    if previous is not None:
+        settings.load_profile(previous)
 
 
 def _exercise_of(item: pytest.Item, pack: Pack) -> str | None:
@@ -164,7 +176,7 @@ def load_exercise(request: pytest.FixtureRequest):
 # -- scores -------------------------------------------------------------------------------------
 def _feedback(excinfo: pytest.ExceptionInfo) -> str:
     exc = excinfo.value
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+    while isinstance(exc, _EXCEPTION_GROUPS) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, ProbeFailure):
         return exc.message  # the hypothesis example adds nothing to "not implemented"

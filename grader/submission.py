@@ -31,7 +31,8 @@ def _safe_extract(archive: Path, target: Path) -> None:
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ZIP_FILES:
-            raise SubmissionError(f"{archive.name} holds {len(infos)} files (limit {MAX_ZIP_FILES})")
+            raise SubmissionError(f"{archive.name} holds {len(infos)} files "
+                                  f"(limit {MAX_ZIP_FILES})")
         if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
             raise SubmissionError(f"{archive.name} unpacks to more than "
                                   f"{MAX_ZIP_BYTES // 2**20} MiB")

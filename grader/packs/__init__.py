@@ -13,5 +13,6 @@ def load_pack(name: str = DEFAULT_PACK) -> Pack:
     try:
         module = importlib.import_module(f"grader.packs.{name}")
     except ModuleNotFoundError as exc:
-        raise ValueError(f"no course pack named {name!r} (looked for grader/packs/{name}/)") from exc
+        raise ValueError(f"no course pack named {name!r} "
+                         f"(looked for grader/packs/{name}/)") from exc
     return module.PACK

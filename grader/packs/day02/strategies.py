@@ -46,6 +46,10 @@ def invalid_conv_geometry(draw) -> tuple[int, int, int, int, int]:
     return size, kernel, stride, padding, dilation
 
 
+def _as_pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return v if isinstance(v, tuple) else (v, v)
+
+
 pairs = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
 
 
@@ -62,8 +66,7 @@ def conv2d_case(draw, *, bias: bool | None = None, square: bool = False,
         dilation = draw(pairs)
         padding = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2),
                                                               st.integers(0, 2))))
-    as_pair = (lambda v: v if isinstance(v, tuple) else (v, v))
-    (dh, dw), (ph, pw) = as_pair(dilation), as_pair(padding)
+    (dh, dw), (ph, pw) = _as_pair(dilation), _as_pair(padding)
     h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 12))
     w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 12))
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))

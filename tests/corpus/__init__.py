@@ -1,0 +1,72 @@
+"""Fixture submissions for grading the graders: realistic bugs, correct alternatives, stubs.
+
+A ``Variant`` is the reference solutions with textual edits: each ``Edit`` replaces one exact
+snippet (which must occur exactly once) in one module. ``hurts`` lists the exercises that must
+lose points; every other exercise that depends on an edited module must keep full marks, and
+so must a ``control`` exercise that does not depend on it at all. A correct alternative has
+``hurts=()``. Variants live in ``corpus/<topic>.py`` files as a ``VARIANTS`` list.
+
+    build_submission(variant, tmp_path) -> folder to grade
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SOLUTIONS = REPO / "solutions"
+
+
+@dataclass(frozen=True)
+class Edit:
+    module: str  # "blocks"
+    old: str  # exact snippet of solutions/<module>.py, occurring once
+    new: str  # its replacement; may be a whole new function body
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    edits: tuple[Edit, ...]
+    hurts: tuple[str, ...]  # exercise ids that must lose points; () for a correct alternative
+    why: str = ""  # the bug in one line (or why the alternative is correct)
+    # exercises that must keep full marks although they depend on an edited module
+    # (default: every exercise of the edited modules not in ``hurts``)
+    keeps: tuple[str, ...] | None = None
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return tuple(sorted({e.module for e in self.edits}))
+
+
+def build_submission(variant: Variant, dest: Path) -> Path:
+    """Copy the solutions to ``dest`` and apply the variant's edits; return ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in SOLUTIONS.glob("*.py"):
+        shutil.copy(src, dest / src.name)
+    for edit in variant.edits:
+        path = dest / f"{edit.module}.py"
+        text = path.read_text()
+        count = text.count(edit.old)
+        if count != 1:
+            raise AssertionError(f"{variant.name}: snippet occurs {count} times in "
+                                 f"{edit.module}.py: {edit.old[:60]!r}")
+        path.write_text(text.replace(edit.old, edit.new))
+    return dest
+
+
+def all_variants() -> list[Variant]:
+    """Every VARIANTS list of every module in this package."""
+    variants: list[Variant] = []
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        variants += getattr(module, "VARIANTS", [])
+    names = [v.name for v in variants]
+    duplicated = {n for n in names if names.count(n) > 1}
+    if duplicated:
+        raise AssertionError(f"duplicate variant names: {sorted(duplicated)}")
+    return variants

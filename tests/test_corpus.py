@@ -1,0 +1,39 @@
+"""Grading the graders: every bug loses points exactly where it should, every correct
+alternative keeps full marks. Each variant is graded on the exercises it touches plus one
+control exercise that does not depend on the edited modules (``grade --only``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.grade import grade
+from grader.packs import load_pack
+from tests.corpus import Variant, all_variants, build_submission
+
+PACK = load_pack()
+NOT_GRADED_YET = {"smoke_test"}  # a placeholder scores 0 for everyone until its issue lands
+
+
+def expectations(variant: Variant) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(exercises that must lose points, exercises that must keep full marks)."""
+    touched = {ex.id for m in variant.modules for ex in PACK.exercises_using(m)}
+    keeps = variant.keeps if variant.keeps is not None else tuple(
+        sorted(touched - set(variant.hurts)))
+    control = next(ex.id for ex in PACK.exercises
+                   if not set(ex.modules) & set(variant.modules) and ex.id not in NOT_GRADED_YET)
+    keeps = tuple(k for k in keeps if k not in NOT_GRADED_YET)
+    return variant.hurts, (*keeps, control)
+
+
+@pytest.mark.parametrize("variant", all_variants(), ids=lambda v: v.name)
+def test_variant_scores_where_it_should(variant: Variant, tmp_path):
+    hurts, keeps = expectations(variant)
+    submission = build_submission(variant, tmp_path / "submission")
+    report = grade(submission, tmp_path / "report", only=hurts + keeps, quiet=True)
+    rows = {row.exercise: row for row in report.by_exercise()}
+    for ex in hurts:
+        assert rows[ex].score < rows[ex].max_score, f"{variant.why}: {ex} kept full marks"
+    for ex in keeps:
+        lost = [t for t in report.tests if t.exercise == ex and not t.passed]
+        assert not lost, f"{variant.name} lost points on {ex}: " + "; ".join(
+            f"{t.name}: {t.output}" for t in lost)
