@@ -214,8 +214,14 @@ def guarded_call(fn, timeout_s: float, package_dir: Path | None, what: str) -> A
         raise ProbeFailure("exception", describe_exception(exc, package_dir)) from None
 
 
-def open_handle(package_dir: str | Path, mode: str = "in-process", **options: Any):
-    """The handle the plugin gives graders as ``student``; the sandbox adds its own modes."""
+def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: str = "day02",
+                **options: Any):
+    """The handle the plugin gives graders as ``student``: in process, or sandboxed workers."""
     if mode == "in-process":
         return InProcessHandle(package_dir, **options)
-    raise ValueError(f"unknown handle mode {mode!r}")
+    if mode in ("sandbox", "fallback"):
+        from grader.sandbox.handle import SandboxHandle
+
+        return SandboxHandle(package_dir, pack_name, force_fallback=mode == "fallback",
+                             **options)
+    raise ValueError(f"unknown handle mode {mode!r} (in-process, sandbox or fallback)")

@@ -152,10 +152,27 @@ def student(request: pytest.FixtureRequest):
     if path is None:
         pytest.skip("no --submission given: this test runs only while grading")
     state = config.stash[STATE]
-    handle = open_handle(Path(path), config.getoption("--kit-handle"))
-    with handle:
+    handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name)
+    try:
+        handle.__enter__()
+    except RuntimeError as exc:  # the grader's own machinery failed: stop, don't score
+        pytest.exit(f"grader error: {exc}", returncode=pytest.ExitCode.INTERNAL_ERROR)
+    try:
         yield handle
+    finally:
+        handle.__exit__(None, None, None)
         state.notes.extend(getattr(handle, "notes", []))
+
+
+@pytest.fixture(autouse=True)
+def _kit_context(request: pytest.FixtureRequest) -> None:
+    """Tell the student handle which exercise and test the next probes belong to."""
+    if "student" not in request.fixturenames:
+        return
+    handle = request.getfixturevalue("student")
+    exercise = _exercise_of(request.node, request.config.stash[STATE].pack)
+    if hasattr(handle, "set_context") and exercise:
+        handle.set_context(exercise, request.node.nodeid)
 
 
 @pytest.fixture

@@ -30,8 +30,11 @@ class ProbeFailure(Exception):
         self.message = message
 
 
-def probe(module: str) -> Callable[[ProbeFn], ProbeFn]:
-    """Mark ``fn`` as a probe of the submission module ``module`` (e.g. "blocks")."""
+def probe(module: str, timeout: float | None = None) -> Callable[[ProbeFn], ProbeFn]:
+    """Mark ``fn`` as a probe of the submission module ``module`` (e.g. "blocks").
+
+    ``timeout``: wall-clock seconds one call may take in a worker (default: the handle's).
+    """
 
     def mark(fn: ProbeFn) -> ProbeFn:
         @functools.wraps(fn)
@@ -39,6 +42,7 @@ def probe(module: str) -> Callable[[ProbeFn], ProbeFn]:
             return fn(mod, case)
 
         wrapper.module = module  # type: ignore[attr-defined]
+        wrapper.timeout = timeout  # type: ignore[attr-defined]
         wrapper.probe_name = f"{fn.__module__}:{fn.__qualname__}"  # type: ignore[attr-defined]
         return wrapper
 

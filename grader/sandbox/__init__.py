@@ -1,0 +1,11 @@
+"""Student code never runs inside the grader: isolated workers, one sandbox per submission.
+
+    grader process (trusted)                    sandbox (bubblewrap; untrusted)
+    SandboxHandle.run(probe, case) ──pickle──►  supervisor (imports torch once)
+                                                  └─ fork: one child per exercise, rlimited,
+                                                     imports the submission, runs probes
+    torch.load(weights_only=True) + sanitize ◄── torch.save(result)
+
+launcher.py builds the bwrap command; supervisor.py runs inside; protocol.py frames messages;
+handle.py is the grader-side handle. See DESIGN.md, "The trust boundary".
+"""

@@ -1,0 +1,204 @@
+"""The grader-side handle on a sandboxed submission: same ``run(probe, case)`` as in process.
+
+    with SandboxHandle(package_dir, pack_name="day02") as student:
+        student.set_context("basic_block", test_id)      # the plugin does this per test
+        got = student.run(probes.blocks.forward, case)   # plain data, checked, or ProbeFailure
+
+One sandbox per submission; its supervisor forks a fresh child per exercise, so a crash, hang
+or memory bomb costs only the exercise it happened in. After a timeout or crash, the rest of
+that test fails fast with the same message (no second 20 s wait per hypothesis example), and
+after three in one exercise, the rest of the exercise does.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grader.probes import ProbeFailure, ProbeFn, sanitize
+from grader.sandbox import protocol
+from grader.sandbox.launcher import Limits, Plan, build_kit, plan
+
+FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash",
+              "invalid_result"}
+STICKY_KINDS = {"timeout", "crash"}  # failures that cost real time: do not repeat them
+MAX_STICKY_PER_EXERCISE = 3
+STARTUP_TIMEOUT_S = 120.0
+MAX_SOURCE_BYTES = 2 << 20
+
+
+def stage_submission(src: Path, dest: Path) -> list[str]:
+    """Copy the submission's regular files (never symlinks) to a world-readable folder."""
+    notes = []
+    dest.mkdir(mode=0o755)
+    for entry in sorted(src.iterdir()):
+        info = entry.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            notes.append(f"{entry.name} is a symbolic link and was ignored")
+        elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SOURCE_BYTES:
+            shutil.copyfile(entry, dest / entry.name)
+            os.chmod(dest / entry.name, 0o644)
+        elif stat.S_ISREG(info.st_mode):
+            notes.append(f"{entry.name} is larger than {MAX_SOURCE_BYTES >> 20} MiB and was "
+                         "ignored")
+    return notes
+
+
+def decode(data: bytes) -> Any:
+    """A reply from the sandbox as trusted plain data, or ProbeFailure. Runs no sandbox code."""
+    try:
+        reply = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception:
+        raise ProbeFailure("invalid_result", "your code returned something that is not plain "
+                           "data (tensors, numbers, strings, lists, tuples, dicts)") from None
+    if type(reply) is not dict or reply.get("status") not in ("ok", "fail"):
+        raise ProbeFailure("invalid_result", "the worker sent back a malformed reply")
+    if reply["status"] == "fail":
+        kind, message = reply.get("kind"), reply.get("message")
+        if kind not in FAIL_KINDS or type(message) is not str:
+            raise ProbeFailure("invalid_result", "the worker sent back a malformed reply")
+        raise ProbeFailure(kind, " ".join(message.split())[:400])
+    return sanitize(reply.get("result"))
+
+
+class SandboxHandle:
+    """Runs probes in a bubblewrap sandbox (or, loudly, in rlimited subprocesses)."""
+
+    def __init__(self, package_dir: str | Path, pack_name: str = "day02",
+                 limits: Limits | None = None, threads: int | None = None,
+                 force_fallback: bool = False) -> None:
+        self.source_dir = Path(package_dir).resolve()
+        self.pack_name = pack_name
+        self.limits = limits or Limits()
+        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.force_fallback = force_fallback
+        self.notes: list[str] = []
+        self.kind = "sandbox"
+        self._proc: subprocess.Popen | None = None
+        self._fds: tuple[int, int] | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._exercise = "unknown"
+        self._begun: str | None = None
+        self._test = ""
+        self._sticky_test: tuple[str, ProbeFailure] | None = None
+        self._sticky_count: dict[str, list[ProbeFailure]] = {}
+        self.restarts = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> SandboxHandle:
+        self._tmp = tempfile.TemporaryDirectory(prefix="kit-sandbox-")
+        root = Path(self._tmp.name)
+        os.chmod(root, 0o755)
+        self.kit = build_kit(root / "kit", self.pack_name)
+        for path in [self.kit, *self.kit.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        self.package_dir = root / "submission"
+        self.notes += stage_submission(self.source_dir, self.package_dir)
+        self.scratch = root / "scratch"
+        self.scratch.mkdir(mode=0o777)
+        os.chmod(self.scratch, 0o777)
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        how: Plan = plan(self.kit, self.package_dir, self.scratch, req_r, rep_w, self.limits,
+                         self.threads, self.force_fallback)
+        if how.warning and how.warning not in self.notes:
+            self.notes.append(how.warning)
+        self.kind = "sandbox" if how.isolated else "rlimit-fallback"
+        log = open(self.scratch / "supervisor.log", "ab")
+        self._proc = subprocess.Popen(
+            how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL, stdout=log,
+            stderr=log, env=how.env, start_new_session=True, close_fds=True)
+        log.close()
+        os.close(req_r)
+        os.close(rep_w)
+        self._fds = (req_w, rep_r)
+        self._begun = None
+        try:
+            if decode(protocol.receive(rep_r, timeout=STARTUP_TIMEOUT_S)) != "ready":
+                raise ProbeFailure("crash", "unexpected greeting")
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, ProbeFailure) as exc:
+            tail = (self.scratch / "supervisor.log").read_bytes()[-400:].decode(errors="replace")
+            self._stop()
+            raise RuntimeError(f"the grading sandbox did not start ({exc}): {tail}") from None
+
+    def _stop(self) -> None:
+        if self._fds:
+            for fd in self._fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._fds = None
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)  # bwrap and everything under it
+            except (ProcessLookupError, PermissionError):
+                pass
+            self._proc.wait()
+            self._proc = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fds:
+            try:
+                protocol.send(self._fds[0], pickle.dumps({"op": "end"}))
+            except protocol.ChannelClosed:
+                pass
+        self._stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    close = __exit__
+
+    # -- probes ------------------------------------------------------------------------------
+    def set_context(self, exercise: str, test: str) -> None:
+        """Called by the plugin before each test: which exercise (child) and which test."""
+        self._exercise, self._test = exercise, test
+
+    def _request(self, message: dict, timeout: float) -> bytes:
+        if self._proc is None:
+            self.restarts += 1
+            self._start()
+        try:
+            protocol.send(self._fds[0], pickle.dumps(message))
+            return protocol.receive(self._fds[1], timeout=timeout)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout):
+            self._stop()  # the supervisor died (killed by student code?): restart next time
+            raise ProbeFailure("crash", "your code killed the grading worker") from None
+
+    def run(self, probe: ProbeFn, case: dict) -> Any:
+        exercise = self._exercise
+        if self._sticky_test and self._sticky_test[0] == self._test:
+            raise self._sticky_test[1]
+        earlier = self._sticky_count.get(exercise, [])
+        if len(earlier) >= MAX_STICKY_PER_EXERCISE:
+            raise earlier[-1]
+        timeout = float(getattr(probe, "timeout", None) or self.limits.probe_timeout)
+        try:
+            if self._begun != exercise:
+                decode(self._request({"op": "begin", "exercise": exercise}, 30.0))
+                self._begun = exercise
+            request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
+                       "case": case, "timeout": timeout}
+            return decode(self._request(request, timeout + 30.0))
+        except ProbeFailure as failure:
+            if failure.kind in STICKY_KINDS:
+                self._sticky_test = (self._test, failure)
+                self._sticky_count.setdefault(exercise, []).append(failure)
+                if failure.kind == "crash":
+                    self._begun = None
+            raise

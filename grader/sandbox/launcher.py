@@ -1,0 +1,169 @@
+"""Starting a sandbox: the bubblewrap command line, or the loudly-announced rlimit fallback.
+
+What the worker sees (read-only unless noted): the Python installation and the virtual
+environment, /usr, a kit folder holding only the public grader files and the probes, the
+submission at /submission, /scratch (writable, for its logs) and a private /tmp. Not the
+solutions, not the hidden graders, not the report folder, no network, no other processes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRADER_DIR = Path(__file__).resolve().parents[1]
+UNPRIVILEGED = 65534  # "nobody": as root, the worker drops to it
+# The public grader files a worker needs (no solutions, no hidden graders); probes come extra.
+KIT_FILES = ("__init__.py", "probes.py", "handle.py", "manifest.py", "packs/__init__.py",
+             "sandbox/__init__.py", "sandbox/protocol.py", "sandbox/supervisor.py")
+HIDDEN_PACKAGES = ("solutions", "grader")  # masked where an install put them in site-packages
+
+
+@dataclass
+class Limits:
+    address_space: int = 6 << 30  # torch needs > 3.25 GB of address space just to import
+    cpu_seconds: int = 300  # per exercise child
+    file_size: int = 16 << 20
+    processes: int = 512  # threads count too
+    probe_timeout: float = 20.0  # wall clock per probe call, unless the probe asks for more
+
+    def as_dict(self) -> dict:
+        return {"address_space": self.address_space, "cpu_seconds": self.cpu_seconds,
+                "file_size": self.file_size, "processes": self.processes}
+
+
+@dataclass
+class Plan:
+    """How a sandbox will be started: the argv and what isolation it gives."""
+
+    argv: list[str]
+    isolated: bool
+    warning: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def build_kit(dest: Path, pack_name: str) -> Path:
+    """Copy the public grader files and the pack's probes into ``dest/grader``."""
+    for rel in KIT_FILES + (f"packs/{pack_name}/__init__.py",):
+        target = dest / "grader" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GRADER_DIR / rel, target)
+    probes = GRADER_DIR / "packs" / pack_name / "probes"
+    shutil.copytree(probes, dest / "grader" / "packs" / pack_name / "probes",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str:
+    """Empty if bubblewrap works here, else why not (cached: checked once per process)."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed"
+    probe = [exe, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent"]
+    if os.getuid() != 0:
+        probe += ["--unshare-user"]
+    try:
+        done = subprocess.run(probe + ["true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap could not start: {exc}"
+    if done.returncode != 0:
+        return f"bwrap could not start: {done.stderr.decode(errors='replace').strip()[:200]}"
+    return ""
+
+
+def _python_roots() -> list[Path]:
+    """Folders the interpreter and its packages live in (real paths, no duplicates)."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+             Path(sys.executable).resolve().parents[1]}
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry else None
+        if path and path.is_dir() and "site-packages" in path.parts:
+            roots.add(path)
+    roots = sorted(roots, key=lambda p: len(p.parts))
+    return [r for i, r in enumerate(roots) if not any(r.is_relative_to(o) for o in roots[:i])]
+
+
+def _hidden_dirs(mounted: list[Path]) -> list[Path]:
+    hidden = []
+    for name in HIDDEN_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            loc = Path(loc).resolve()
+            if any(loc.is_relative_to(m) for m in mounted):
+                hidden.append(loc)
+    return hidden
+
+
+def _dirs_for(path: Path, made: set[Path]) -> list[str]:
+    """bwrap args creating the ancestors of ``path`` as traversable (0755) folders."""
+    args = []
+    for parent in reversed(path.parents[:-1]):
+        if parent not in made:
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def sandbox_env(threads: int) -> dict[str, str]:
+    """The scrubbed environment of a worker: nothing of the grader's leaks in."""
+    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
+         limits: Limits, threads: int = 1, force_fallback: bool = False) -> Plan:
+    def worker(kit: Path | str, submission: Path | str, scratch: Path | str) -> list[str]:
+        return [sys.executable, "-I", f"{kit}/grader/sandbox/supervisor.py", "--kit", str(kit),
+                "--submission", str(submission), "--scratch", str(scratch),
+                "--req-fd", str(req_fd), "--rep-fd", str(rep_fd),
+                "--limits", json.dumps(limits.as_dict())]
+
+    env = sandbox_env(threads)
+    problem = "fallback forced" if force_fallback else bwrap_problem()
+    if problem:
+        argv = worker(kit, submission, scratch)
+        warning = (f"WARNING: {problem}; student code ran in rlimited subprocesses WITHOUT "
+                   "filesystem, network or process isolation. Install bubblewrap "
+                   "(apt-get install bubblewrap) to grade untrusted code.")
+        return Plan(argv, False, warning, env)
+
+    made: set[Path] = {Path("/")}
+    argv = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--clearenv"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--tmpfs", "/tmp"]
+    for link in ("lib", "lib64", "bin", "sbin", "lib32"):
+        host = Path("/") / link
+        if host.is_symlink():
+            argv += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            argv += ["--ro-bind", str(host), str(host)]
+    made.update(Path(p) for p in ("/usr", "/tmp", "/proc", "/dev"))
+    roots = [r for r in _python_roots() if not r.is_relative_to("/usr")]
+    for root in roots:
+        argv += _dirs_for(root, made) + ["--ro-bind", str(root), str(root)]
+    for hidden in _hidden_dirs(roots + [Path("/usr")]):
+        argv += ["--tmpfs", str(hidden)]
+    argv += ["--ro-bind", str(kit), "/kit", "--ro-bind", str(submission), "/submission",
+             "--bind", str(scratch), "/scratch"]
+    if os.getuid() == 0:  # drop root inside the sandbox: no capabilities, no setuid back
+        argv += ["--", shutil.which("setpriv") or "/usr/bin/setpriv",
+                 f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
+                 "--no-new-privs"]
+    else:
+        argv[1:1] = ["--unshare-user", "--cap-drop", "ALL"]
+        argv += ["--"]
+    argv += worker("/kit", "/submission", "/scratch") + ["--pid-namespace"]
+    return Plan(argv, True, "", env)

@@ -1,0 +1,288 @@
+"""Runs INSIDE the sandbox: imports torch once, then forks one rlimited child per exercise.
+
+    python -I supervisor.py --kit /kit --submission /submission --scratch /scratch \
+        --req-fd 3 --rep-fd 4 [--pid-namespace] [--limits JSON]
+
+Requests (pickled, from the trusted grader): {"op": "begin", "exercise": id},
+{"op": "probe", "probe": "pkg.module:name", "module": "blocks", "case": {...}, "timeout": s},
+{"op": "end"}. Replies: ``torch.save`` of {"status": "ok", "result": ...} or
+{"status": "fail", "kind": ..., "message": ...}; the grader decodes them with
+``weights_only=True``. Student code runs only in the children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib
+import io
+import json
+import os
+import pickle
+import resource
+import signal
+import sys
+import time
+
+SIGNAL_WORDS = {
+    signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error",
+    signal.SIGABRT: "aborted", signal.SIGFPE: "floating-point exception",
+    signal.SIGKILL: "killed, probably over the memory or process limit",
+    signal.SIGXCPU: "over the CPU-time limit", signal.SIGXFSZ: "wrote more output than allowed",
+    signal.SIGILL: "illegal instruction",
+}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--kit", required=True)
+    p.add_argument("--submission", required=True)
+    p.add_argument("--package", default="exercises")
+    p.add_argument("--scratch", required=True)
+    p.add_argument("--req-fd", type=int, required=True)
+    p.add_argument("--rep-fd", type=int, required=True)
+    p.add_argument("--pid-namespace", action="store_true")
+    p.add_argument("--limits", default="{}")
+    return p.parse_args()
+
+
+def non_dumpable() -> None:
+    """Children (same uid) may not ptrace us or open /proc/<us>/fd: PR_SET_DUMPABLE = 0."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def encode(payload: dict) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def fail(kind: str, message: str) -> bytes:
+    return encode({"status": "fail", "kind": kind, "message": message})
+
+
+# -- the child: student code runs here ------------------------------------------------------------
+def apply_limits(limits: dict) -> None:
+    def cap(which: int, value: int) -> None:
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, int(limits.get("address_space", 6 << 30)))
+    cap(resource.RLIMIT_CPU, int(limits.get("cpu_seconds", 300)))
+    cap(resource.RLIMIT_FSIZE, int(limits.get("file_size", 16 << 20)))
+    cap(resource.RLIMIT_CORE, 0)
+    if os.getuid() != 0:  # root ignores RLIMIT_NPROC; inside the sandbox we are never root
+        cap(resource.RLIMIT_NPROC, int(limits.get("processes", 512)))
+
+
+def resolve_probe(name: str):
+    module_name, _, qualname = name.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str) -> None:
+    from pathlib import Path
+
+    from grader.handle import guarded_call, import_submission_module, install_submission_package
+    from grader.probes import ProbeFailure
+    from grader.sandbox import protocol
+
+    os.setpgid(0, 0)
+    apply_limits(json.loads(args.limits))
+    log = os.open(os.path.join(args.scratch, f"{exercise}.log"),
+                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    package_dir = Path(args.submission)
+    install_submission_package(args.package, package_dir)
+    while True:
+        try:
+            request = pickle.loads(protocol.receive(req_fd))
+        except protocol.ChannelClosed:
+            os._exit(0)
+        try:
+            probe = resolve_probe(request["probe"])
+            module = import_submission_module(args.package, package_dir, request["module"], 0)
+            case = request["case"]
+            result = guarded_call(lambda p=probe, m=module, c=case: p(m, c), 0,
+                                  package_dir, request["probe"])
+            payload = {"status": "ok", "result": result}
+        except ProbeFailure as failure:
+            payload = {"status": "fail", "kind": failure.kind, "message": failure.message}
+        try:
+            data = encode(payload)
+        except BaseException as exc:  # a result torch cannot serialise
+            data = fail("invalid_result",
+                        f"your result could not be sent back ({type(exc).__name__})")
+        protocol.send(rep_fd, data)
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+class Child:
+    def __init__(self, pid: int, to_child: int, from_child: int, exercise: str) -> None:
+        self.pid, self.to_child, self.from_child = pid, to_child, from_child
+        self.exercise = exercise
+
+    def kill(self) -> str:
+        """Kill the child's process group; return how it ended."""
+        for fd in (self.to_child, self.from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return "ended"
+        return describe_status(status)
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return SIGNAL_WORDS.get(sig, f"signal {sig}")
+    return f"it exited with status {os.WEXITSTATUS(status)}"
+
+
+def kill_strays() -> None:
+    """In our own PID namespace, nothing but us (and bwrap's init, pid 1) may live on."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in (1, me):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def spawn(args: argparse.Namespace, exercise: str, channel: tuple[int, int]) -> Child:
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in (*channel, req_w, rep_r):
+                os.close(fd)
+            child_main(args, req_r, rep_w, exercise)
+        finally:
+            os._exit(0)
+    try:
+        os.setpgid(pid, pid)  # also here: no race with the child's own setpgid
+    except OSError:
+        pass
+    os.close(req_r)
+    os.close(rep_w)
+    return Child(pid, req_w, rep_r, exercise)
+
+
+def preload_probes(kit: str) -> None:
+    """Import every probe module once here, so each forked child starts with them loaded."""
+    from pathlib import Path
+
+    for path in sorted(Path(kit, "grader", "packs").glob("*/probes/*.py")):
+        name = ".".join(path.relative_to(kit).with_suffix("").parts)
+        importlib.import_module(name.removesuffix(".__init__"))
+
+
+def warm_up() -> None:
+    """Pay torch's lazy first-use costs (~1 s: dispatch modes, autograd, nn) once, here.
+
+    Tiny tensors only: they never start an OpenMP thread pool, which must not exist at fork.
+    """
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Nop(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    x = torch.ones(1, 1, 3, 3, requires_grad=True)
+    with Nop():
+        y = torch.einsum("nchw,oc->nohw", x, torch.ones(1, 1)).sum()
+        y.backward()
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1),
+                                torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(9, 2))
+    loss = torch.nn.functional.cross_entropy(model(x.detach()), torch.tensor([0]))
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).step()
+
+
+def main() -> None:
+    args = parse_args()
+    sys.path.append(args.kit)  # after the standard library and site-packages: nothing shadows
+    non_dumpable()
+    import torch  # noqa: F401  (once, before any fork: children start warm)
+
+    from grader.sandbox import protocol
+
+    preload_probes(args.kit)
+    warm_up()
+    req, rep = args.req_fd, args.rep_fd
+    protocol.send(rep, encode({"status": "ok", "result": "ready"}))
+    child: Child | None = None
+    exercise = "unknown"
+    while True:
+        try:
+            request = pickle.loads(protocol.receive(req))
+        except protocol.ChannelClosed:
+            break
+        op = request["op"]
+        if op == "end":
+            break
+        if op == "begin":
+            if child:
+                child.kill()
+                child = None
+            if args.pid_namespace:
+                kill_strays()
+            exercise = request["exercise"]
+            protocol.send(rep, encode({"status": "ok", "result": "begun"}))
+            continue
+        # op == "probe"
+        if child is None:
+            child = spawn(args, exercise, (req, rep))
+        started = time.monotonic()
+        try:
+            protocol.send(child.to_child, pickle.dumps(request))
+            reply = protocol.receive(child.from_child, timeout=request["timeout"],
+                                     max_bytes=request.get("max_bytes", 1 << 28))
+        except protocol.ChannelTimeout:
+            child.kill()
+            child = None
+            reply = fail("timeout", f"your code did not finish within {request['timeout']:g} s "
+                         f"(stopped after {time.monotonic() - started:.0f} s)")
+        except protocol.ChannelClosed as exc:
+            how = child.kill()
+            child = None
+            if "exceeds" in str(exc):
+                reply = fail("invalid_result", "your result was too large to send back")
+            else:
+                reply = fail("crash", f"your module {request['module']}.py crashed the worker "
+                             f"({how})")
+        protocol.send(rep, reply)
+    if child:
+        child.kill()
+
+
+if __name__ == "__main__":
+    main()
