@@ -15,7 +15,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     only = tuple(s for s in (args.only or "").split(",") if s)
     report = grade(args.submission, args.out, only=only, pack_name=args.pack,
-                   handle=args.handle)
+                   handle=args.handle, probe_timeout=args.timeout)
     print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
     return 0
 
@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("submission", help="folder or .zip holding conv.py, blocks.py, ...")
     g.add_argument("--out", default="grading-report", help="report folder (default: %(default)s)")
     g.add_argument("--only", default=None, help="comma-separated exercise ids to grade")
-    g.add_argument("--handle", default="in-process", help="how student code runs")
+    g.add_argument("--handle", default="sandbox", choices=("sandbox", "fallback", "in-process"),
+                   help="how student code runs: isolated workers (default), rlimited "
+                   "subprocesses, or in this process (trusted code only)")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="wall-clock seconds one probe call may take (default 20)")
     g.set_defaults(func=_grade)
 
     r = sub.add_parser("release", help="build the student distribution (no solutions)")

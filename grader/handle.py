@@ -214,9 +214,30 @@ def guarded_call(fn, timeout_s: float, package_dir: Path | None, what: str) -> A
         raise ProbeFailure("exception", describe_exception(exc, package_dir)) from None
 
 
+class UnavailableHandle:
+    """Stands in for a submission that could not be opened: every probe fails with why."""
+
+    kind = "unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.notes = [f"could not grade the submission: {reason}"]
+
+    def __enter__(self) -> UnavailableHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def run(self, probe: ProbeFn, case: dict) -> Any:
+        raise ProbeFailure("import_error", self.reason)
+
+
 def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: str = "day02",
                 **options: Any):
     """The handle the plugin gives graders as ``student``: in process, or sandboxed workers."""
+    if mode.startswith("unavailable:"):
+        return UnavailableHandle(mode.removeprefix("unavailable:"))
     if mode == "in-process":
         return InProcessHandle(package_dir, **options)
     if mode in ("sandbox", "fallback"):

@@ -47,6 +47,10 @@ settings.register_profile(
 _EXCEPTION_GROUPS = tuple(t for t in (getattr(builtins, "BaseExceptionGroup", None),) if t)
 STATE = pytest.StashKey["KitState"]()
 PREVIOUS_PROFILE = pytest.StashKey[str]()
+HANDLE_WORDS = {"sandbox": "in isolated sandbox workers (bubblewrap)",
+                "rlimit-fallback": "in rlimited subprocesses WITHOUT isolation",
+                "in-process": "inside the grader process (trusted code only)",
+                "unavailable": "not at all"}
 SELF_CHECK_NOTE = ("This is the self-check: public tests only. Hidden checks with more cases "
                    "run at grading.")
 
@@ -76,7 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma-separated exercise ids: run only their tests")
     group.addoption("--kit-pack", default=DEFAULT_PACK, help="course pack (default: %(default)s)")
     group.addoption("--kit-handle", default="in-process",
-                    help="how student code runs while grading (default: %(default)s)")
+                    help="how student code runs while grading: in-process, sandbox or "
+                    "fallback (default: %(default)s)")
+    group.addoption("--kit-timeout", default=None, type=float, metavar="SECONDS",
+                    help="wall-clock limit of one probe call (default: the handle's)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,7 +159,10 @@ def student(request: pytest.FixtureRequest):
     if path is None:
         pytest.skip("no --submission given: this test runs only while grading")
     state = config.stash[STATE]
-    handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name)
+    timeout = config.getoption("--kit-timeout")
+    options = {"timeout_s": timeout} if timeout else {}
+    handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name,
+                         **options)
     try:
         handle.__enter__()
     except RuntimeError as exc:  # the grader's own machinery failed: stop, don't score
@@ -161,6 +171,7 @@ def student(request: pytest.FixtureRequest):
         yield handle
     finally:
         handle.__exit__(None, None, None)
+        state.notes.append(f"Student code ran: {HANDLE_WORDS.get(handle.kind, handle.kind)}.")
         state.notes.extend(getattr(handle, "notes", []))
 
 

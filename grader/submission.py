@@ -63,10 +63,7 @@ def find_package_dir(root: Path, modules: Iterable[str]) -> Path:
     for sub in list(candidates[1:]):  # a zip of a folder of a folder: look one more level
         candidates += sorted(p for p in sub.iterdir() if p.is_dir() and not p.name.startswith("."))
     best = max(candidates, key=hits)
-    if hits(best) == 0:
-        raise SubmissionError(f"no exercise modules ({', '.join(m + '.py' for m in modules)}) "
-                              f"found in {root}")
-    return best
+    return best if hits(best) else root  # none at all: every probe says which file is missing
 
 
 @contextmanager

@@ -76,10 +76,12 @@ class SandboxHandle:
 
     def __init__(self, package_dir: str | Path, pack_name: str = "day02",
                  limits: Limits | None = None, threads: int | None = None,
-                 force_fallback: bool = False) -> None:
+                 force_fallback: bool = False, timeout_s: float | None = None) -> None:
         self.source_dir = Path(package_dir).resolve()
         self.pack_name = pack_name
         self.limits = limits or Limits()
+        if timeout_s:
+            self.limits.probe_timeout = timeout_s
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.force_fallback = force_fallback
         self.notes: list[str] = []

@@ -12,7 +12,7 @@ import select
 import struct
 import time
 
-HEADER = struct.Struct(">Q")
+HEADER = struct.Struct(">QQ")  # (sequence number, payload size)
 
 
 class ChannelClosed(Exception):
@@ -23,8 +23,8 @@ class ChannelTimeout(Exception):
     """No complete message before the deadline."""
 
 
-def send(fd: int, payload: bytes) -> None:
-    data = HEADER.pack(len(payload)) + payload
+def send(fd: int, payload: bytes, seq: int = 0) -> None:
+    data = HEADER.pack(seq, len(payload)) + payload
     view = memoryview(data)
     while view:
         try:
@@ -55,10 +55,18 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def receive(fd: int, timeout: float | None = None, max_bytes: int = 1 << 28) -> bytes:
-    """One message; ChannelTimeout after ``timeout`` s, ChannelClosed on EOF or oversize."""
+def receive(fd: int, timeout: float | None = None, max_bytes: int = 1 << 28,
+            seq: int | None = None) -> bytes:
+    """One message; ChannelTimeout after ``timeout`` s, ChannelClosed on EOF or oversize.
+
+    With ``seq``, messages with another sequence number are skipped: a stale or duplicated
+    reply (a forked copy of student code answering too) is never taken for the current one.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
-    (size,) = HEADER.unpack(_read_exact(fd, HEADER.size, deadline))
-    if size > max_bytes:
-        raise ChannelClosed(f"message of {size} bytes exceeds the {max_bytes}-byte cap")
-    return _read_exact(fd, size, deadline)
+    while True:
+        got, size = HEADER.unpack(_read_exact(fd, HEADER.size, deadline))
+        if size > max_bytes:
+            raise ChannelClosed(f"message of {size} bytes exceeds the {max_bytes}-byte cap")
+        payload = _read_exact(fd, size, deadline)
+        if seq is None or got == seq:
+            return payload

@@ -97,6 +97,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
     from grader.sandbox import protocol
 
     os.setpgid(0, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it: over the cap, die
     apply_limits(json.loads(args.limits))
     log = os.open(os.path.join(args.scratch, f"{exercise}.log"),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -111,6 +112,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
             request = pickle.loads(protocol.receive(req_fd))
         except protocol.ChannelClosed:
             os._exit(0)
+        seq = request["seq"]
         try:
             probe = resolve_probe(request["probe"])
             module = import_submission_module(args.package, package_dir, request["module"], 0)
@@ -125,7 +127,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
         except BaseException as exc:  # a result torch cannot serialise
             data = fail("invalid_result",
                         f"your result could not be sent back ({type(exc).__name__})")
-        protocol.send(rep_fd, data)
+        protocol.send(rep_fd, data, seq)
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -241,6 +243,7 @@ def main() -> None:
     protocol.send(rep, encode({"status": "ok", "result": "ready"}))
     child: Child | None = None
     exercise = "unknown"
+    sequence = 0
     while True:
         try:
             request = pickle.loads(protocol.receive(req))
@@ -262,10 +265,12 @@ def main() -> None:
         if child is None:
             child = spawn(args, exercise, (req, rep))
         started = time.monotonic()
+        sequence += 1
+        request["seq"] = sequence
         try:
             protocol.send(child.to_child, pickle.dumps(request))
             reply = protocol.receive(child.from_child, timeout=request["timeout"],
-                                     max_bytes=request.get("max_bytes", 1 << 28))
+                                     max_bytes=request.get("max_bytes", 1 << 28), seq=sequence)
         except protocol.ChannelTimeout:
             child.kill()
             child = None

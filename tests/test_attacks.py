@@ -1,0 +1,255 @@
+"""The attack suite: hostile submissions get nothing and harm nothing.
+
+Each attack is the reference solutions plus hostile code in ``conv.py`` (usually a
+``conv_output_size`` that attacks when called). It is graded in the sandbox on the attacked
+exercise and one control exercise from another module; we assert: 0 on the attacked
+exercise, full marks on the control, the grader alive, the report intact, no process of the
+submission left, and the solutions and grader files unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grader.grade import grade
+from grader.sandbox.launcher import UNPRIVILEGED, bwrap_problem
+from tests.corpus import REPO, SOLUTIONS
+
+pytestmark = pytest.mark.skipif(bool(bwrap_problem()), reason=f"no sandbox: {bwrap_problem()}")
+
+SECRET = "grader-secret-7f3a"  # set in the grader's environment; must never reach a report
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    code: str  # appended to conv.py (module level); usually redefines conv_output_size
+    attacked: str = "conv_output_size"
+    control: str = os.environ.get("KIT_ATTACK_CONTROL", "receptive_field")
+    extra_files: tuple[tuple[str, str], ...] = ()
+    expect_in_feedback: str = ""  # a word the attacked exercise's feedback must contain
+
+
+def redefine(body: str) -> str:
+    """conv_output_size replaced by ``body`` (indented into the function)."""
+    return ("\n\ndef conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):\n"
+            + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n")
+
+
+ANSWER = "return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1"
+
+ATTACKS = [
+    Attack("imports_solutions", "\nfrom solutions.conv import conv_output_size  # noqa\n",
+           expect_in_feedback="could not be imported"),
+    Attack("reads_solutions_from_disk", redefine(f"""
+        ns = {{}}
+        exec(open({str(SOLUTIONS / 'conv.py')!r}).read(), ns)
+        return ns["conv_output_size"](size, kernel_size, stride, padding, dilation)
+        """), expect_in_feedback="FileNotFoundError"),
+    Attack("patches_comparisons", textwrap.dedent("""
+        import math, torch, torch.testing, numpy.testing
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        torch.testing.assert_close = lambda *a, **k: None
+        numpy.testing.assert_allclose = lambda *a, **k: None
+        math.isclose = lambda *a, **k: True
+        def conv_output_size(*args, **kwargs):
+            return 0
+        """)),
+    Attack("os_exit_mid_probe", redefine("import os\nos._exit(0)"),
+           expect_in_feedback="crashed the worker"),
+    Attack("sys_exit_mid_probe", redefine("import sys\nsys.exit(0)"),
+           expect_in_feedback="sys.exit"),
+    Attack("infinite_loop", redefine("while True:\n    pass"), expect_in_feedback="finish"),
+    Attack("sleeps_ignoring_sigterm", redefine(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(10**6)"),
+        expect_in_feedback="finish"),
+    Attack("allocates_8gb", redefine("x = bytearray(8 << 30)\n" + ANSWER),
+           expect_in_feedback="memory"),
+    Attack("fork_bomb", redefine("import os\nfor _ in range(64):\n    os.fork()\n" + ANSWER)),
+    Attack("orphan_daemon_rewrites_results", textwrap.dedent("""
+        import json, os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(2)
+                fake = {"score": 100, "max_score": 100, "tests": []}
+                for d in ("/scratch", "/tmp", os.getcwd(), "/", "/submission", "/kit"):
+                    try:
+                        json.dump(fake, open(os.path.join(d, "results.json"), "w"))
+                    except OSError:
+                        pass
+                time.sleep(3600)
+            os._exit(0)
+        """) + redefine("return 0")),
+    Attack("writes_fake_results_everywhere", redefine(f"""
+        import json, os
+        fake = {{"score": 100, "max_score": 100, "tests": []}}
+        for d in ("/", "/tmp", "/scratch", os.getcwd(), {str(REPO)!r},
+                  {str(REPO / 'grading-report')!r}, os.path.expanduser("~")):
+            try:
+                json.dump(fake, open(os.path.join(d, "results.json"), "w"))
+            except OSError:
+                pass
+        return 0
+        """)),
+    Attack("ships_conftest", redefine("return 0"), extra_files=(
+        ("conftest.py", textwrap.dedent("""
+            import pytest
+            @pytest.hookimpl(wrapper=True)
+            def pytest_runtest_makereport(item, call):
+                report = yield
+                report.outcome = "passed"
+                return report
+            """)),
+        ("pytest.ini", "[pytest]\naddopts = -p no:kit\n"),
+        ("sitecustomize.py", "import builtins\nbuiltins.PWNED = True\n"),
+        ("evil.pth", "import os; os.system('touch /tmp/pth-pwned')\n"))),
+    Attack("lying_eq", redefine("""
+        class Always(int):
+            def __eq__(self, other):
+                return True
+            __hash__ = int.__hash__
+        return Always(0)
+        """), expect_in_feedback="plain data"),
+    Attack("lying_eq_importable", textwrap.dedent("""
+        class Always(int):
+            def __eq__(self, other):
+                return True
+            __hash__ = int.__hash__
+        """) + redefine("return Always(0)"), expect_in_feedback="plain data"),
+    Attack("pickle_payload", redefine("""
+        import os
+        class Boom:
+            def __reduce__(self):
+                return (os.system, ("touch /tmp/kit-pickle-pwned",))
+        return Boom()
+        """), expect_in_feedback="plain data"),
+    Attack("prints_100mb", redefine("import sys\nsys.stdout.write('x' * (100 << 20))\n"
+                                    + ANSWER), expect_in_feedback="output"),
+    Attack("ctypes_segfault", redefine("import ctypes\nctypes.string_at(0)"),
+           expect_in_feedback="segmentation fault"),
+    Attack("runaway_recursion", redefine(
+        "return conv_output_size(size, kernel_size, stride, padding, dilation)"),
+        expect_in_feedback="Recursion"),
+    Attack("kills_its_parent", redefine("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+                                        "\nos.kill(1, signal.SIGKILL)\n" + ANSWER)),
+    Attack("dumps_environment", redefine("import os\nraise RuntimeError(repr(dict(os.environ)))"),
+           expect_in_feedback="PATH"),
+    Attack("appends_to_grader_files", redefine(f"""
+        for path in ({str(SOLUTIONS / 'conv.py')!r}, {str(REPO / 'grader' / 'plugin.py')!r},
+                     "/kit/grader/probes.py"):
+            try:
+                open(path, "a").write("\\nPWNED = True\\n")
+            except OSError:
+                pass
+        return 0
+        """)),
+    Attack("patches_worker_sanitizer", textwrap.dedent("""
+        import sys
+        for name, mod in list(sys.modules.items()):
+            if name.startswith("grader") and hasattr(mod, "sanitize"):
+                mod.sanitize = lambda value, path="result": value
+        """) + redefine("return 0")),
+]
+
+
+def snapshot() -> dict[str, str]:
+    """Hashes of the files an attack must not change: solutions and grader code."""
+    files = sorted(SOLUTIONS.glob("*.py")) + sorted((REPO / "grader").rglob("*.py"))
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def sandbox_processes() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            status = (entry / "status").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        uid = int(status.split("Uid:")[1].split()[0])
+        if "kit-sandbox-" in cmd or "supervisor.py" in cmd or (
+                os.getuid() == 0 and uid == UNPRIVILEGED):
+            found.append(f"{entry.name}: {cmd[:120]}")
+    return found
+
+
+def leftovers(deadline_s: float = 5.0) -> list[str]:
+    end = time.monotonic() + deadline_s
+    while (found := sandbox_processes()) and time.monotonic() < end:
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
+def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_GRADER_SECRET", SECRET)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    conv = submission / "conv.py"
+    conv.write_text(conv.read_text() + "\n" + attack.code)
+    for name, text in attack.extra_files:
+        (submission / name).write_text(text)
+    before = snapshot()
+
+    report = grade(submission, tmp_path / "report", only=(attack.attacked, attack.control),
+                   quiet=True, probe_timeout=3)
+
+    rows = {r.exercise: r for r in report.by_exercise()}
+    assert rows[attack.attacked].score == 0, f"{attack.name} scored on {attack.attacked}"
+    assert rows[attack.control].score == rows[attack.control].max_score, \
+        f"{attack.name} cost the control exercise points"
+    saved = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert saved["score"] == report.score and len(saved["tests"]) == len(report.tests)
+    assert all(set(t) == {"name", "score", "max_score", "status", "output", "visibility", "tags"}
+               for t in saved["tests"])
+    if attack.expect_in_feedback:
+        feedback = " ".join(t.output for t in report.tests if t.exercise == attack.attacked)
+        assert attack.expect_in_feedback.lower() in feedback.lower(), feedback
+    assert SECRET not in (tmp_path / "report" / "results.json").read_text()
+    assert snapshot() == before, "an attack changed the solutions or the grader"
+    assert not (REPO / "results.json").exists()
+    assert not Path("/tmp/kit-pickle-pwned").exists()
+    assert not Path("/tmp/pth-pwned").exists()
+    assert leftovers() == [], "processes of the submission outlived grading"
+
+
+def test_shadowing_torch_changes_nothing(tmp_path):
+    """A submission's own torch.py is never imported in place of torch: full marks."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    (submission / "torch.py").write_text("raise ImportError('shadowed!')\n")
+    report = grade(submission, tmp_path / "report", only=("conv_output_size",), quiet=True)
+    assert report.score == report.max_score
+
+
+@pytest.mark.parametrize("target", ["/etc/shadow", str(SOLUTIONS / "conv.py")])
+def test_symlinked_module_is_ignored(target, tmp_path):
+    """A module that is a symlink (to /etc/shadow or to a solution) is never read."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        if src.name != "conv.py":
+            (submission / src.name).write_text(src.read_text())
+    (submission / "conv.py").symlink_to(target)
+    report = grade(submission, tmp_path / "report", only=("conv_output_size", "receptive_field"),
+                   quiet=True)
+    rows = {r.exercise: r for r in report.by_exercise()}
+    assert rows["conv_output_size"].score == 0
+    assert rows["receptive_field"].score == rows["receptive_field"].max_score
+    assert "symbolic link" in report.output
