@@ -216,9 +216,11 @@ def _feedback(excinfo: pytest.ExceptionInfo) -> str:
         text = str(exc.msg if hasattr(exc, "msg") else exc)
     else:
         text = f"the check could not run: {describe_exception(exc)}"
-    notes = [n for n in getattr(exc, "__notes__", []) if n.startswith("Falsifying example")]
+    notes = [n for n in getattr(exc, "__notes__", [])
+             if n.startswith(("Falsifying example", "Failing test case"))]
     if notes:
-        text += "\nSmallest failing case found: " + " ".join(notes[0].split())
+        example = " ".join(notes[0].split()).split(":", 1)[-1].strip()
+        text += "\nSmallest failing case found: " + example
     return text
 
 

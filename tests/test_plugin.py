@@ -1,0 +1,142 @@
+"""The kit's pytest plugin, tested with pytester: markers, points, score collection, the
+terminal table, results.json, --kit-only, profiles and the student/reference fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TESTS = '''
+import pytest
+from hypothesis import given, strategies as st
+
+@pytest.mark.conv2d
+@pytest.mark.points(3)
+def test_passes():
+    """values match"""
+
+@pytest.mark.conv2d
+@pytest.mark.points(2)
+def test_fails():
+    """gradients match"""
+    assert False, "Tried: x\\nGot: 1\\nExpected: 2"
+
+@pytest.mark.basic_block
+@pytest.mark.points(4)
+def test_not_implemented():
+    raise NotImplementedError("exercise basic_block: write BasicBlock.forward")
+
+@pytest.mark.smoke_test
+@pytest.mark.points(8)
+def test_skipped():
+    pytest.skip("not graded yet")
+
+@pytest.mark.filters
+@pytest.mark.points(1)
+@given(st.integers(0, 10))
+def test_hypothesis(n):
+    """small numbers"""
+    assert n < 5
+
+def test_unmarked():
+    pass
+'''
+
+
+@pytest.fixture
+def run(pytester: pytest.Pytester):
+    pytester.makepyfile(test_kit=TESTS)
+
+    def go(*args: str):
+        return pytester.runpytest("--strict-markers", *args)
+
+    return go
+
+
+def test_scores_table_and_report(run, pytester):
+    result = run("--kit-report", "out/results.json", "--kit-profile", "grading")
+    result.stdout.fnmatch_lines(["*exercise scores*", "conv2d*3 / 5*1/2*",
+                                 "basic_block*0 / 4*", "total*"])
+    result.stdout.fnmatch_lines(["*Hidden checks*"])  # the self-check note
+    report = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert report["max_score"] == 18 and report["score"] == 3
+    by_name = {t["name"]: t for t in report["tests"]}
+    assert set(by_name) == {"conv2d: values match", "conv2d: gradients match",
+                            "basic_block: not_implemented", "smoke_test: skipped",
+                            "filters: small numbers"}
+    failed = by_name["conv2d: gradients match"]
+    assert failed["status"] == "failed" and failed["tags"] == ["conv2d"]
+    assert failed["output"].startswith("Tried: x") and "Expected: 2" in failed["output"]
+    assert by_name["basic_block: not_implemented"]["output"].startswith("not implemented yet")
+    assert by_name["smoke_test: skipped"]["output"] == "not graded yet"
+    assert "Smallest failing case found" in by_name["filters: small numbers"]["output"]
+    for t in report["tests"]:
+        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility", "tags"}
+
+
+def test_only_selects_exercises(run):
+    result = run("--kit-only", "conv2d")
+    result.assert_outcomes(passed=1, failed=1, deselected=4)
+
+
+def test_marker_per_exercise_selects(run):
+    result = run("-m", "basic_block")
+    result.assert_outcomes(failed=1, deselected=5)
+
+
+def test_unknown_marker_is_an_error(pytester):
+    pytester.makepyfile(test_typo='''
+import pytest
+@pytest.mark.basic_blok
+def test_x():
+    pass
+''')
+    result = pytester.runpytest("--strict-markers")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*basic_blok*not found*"])
+
+
+def test_unknown_only_id_is_rejected(run):
+    result = run("--kit-only", "no_such_id")
+    assert result.ret != 0
+
+
+def test_markers_are_listed(pytester):
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.basic_block*", "*@pytest.mark.points(n)*"])
+
+
+def test_student_and_reference_fixtures(pytester, tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "conv.py").write_text("def conv_output_size(*a, **k):\n    return 42\n")
+    pytester.makepyfile(test_handles='''
+import pytest
+from grader.packs.day02.probes import conv as P
+
+@pytest.mark.conv_output_size
+@pytest.mark.points(2)
+def test_compare(student, reference):
+    """answers like the reference"""
+    case = {"args": (5, 3, 1, 0, 1)}
+    assert reference.run(P.output_size, case) == 3
+    assert student.run(P.output_size, case) == 42
+''')
+    result = pytester.runpytest("--submission", str(sub),
+                                "--kit-handle", "in-process")
+    result.assert_outcomes(passed=1)
+
+
+def test_grading_profile_is_derandomized(pytester):
+    pytester.makepyfile(test_profile='''
+from hypothesis import settings
+def test_profile():
+    assert settings.default.derandomize and settings.default.database is None
+''')
+    pytester.runpytest("--kit-profile", "grading").assert_outcomes(
+        passed=1)
+    pytester.runpytest("--kit-profile", "selfcheck").assert_outcomes(
+        failed=1)
