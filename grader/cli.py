@@ -1,7 +1,8 @@
 """The instructor's command line: one sub-command per verb.
 
     python -m grader grade SUBMISSION [--out DIR] [--only ID,...]
-    python -m grader release OUT
+    python -m grader release OUT [--force]
+    python -m grader stubs [--check]
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stubs(args: argparse.Namespace) -> int:
+    from grader.packs import load_pack
+    from grader.release import REPO, drifted_stubs, generate_stubs
+
+    pack = load_pack(args.pack)
+    out = REPO / pack.submission_package
+    if args.check:
+        drifted = drifted_stubs(out, pack)
+        if drifted:  # exit 1, not 2: the tool worked, the stubs are stale
+            names = ", ".join(p.relative_to(REPO).as_posix() for p in drifted)
+            print(f"stubs out of date: {names} (run python -m grader stubs)", file=sys.stderr)
+            return 1
+        print(f"stubs in {out.relative_to(REPO)}/ are up to date")
+        return 0
+    written = generate_stubs(out, pack)
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("out", help="folder to write (must not exist, unless --force)")
     r.add_argument("--force", action="store_true", help="replace OUT if it exists")
     r.set_defaults(func=_release)
+
+    s = sub.add_parser("stubs", help="regenerate the student stubs in exercises/ from solutions/")
+    s.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming the stubs that differ from the solutions")
+    s.set_defaults(func=_stubs)
     return parser
 
 

@@ -28,6 +28,11 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
           only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
           quiet: bool = False, probe_timeout: float | None = None) -> GradeReport:
     pack = load_pack(pack_name)
+    for ex_id in only:  # a typo is a usage error, reported before any student code runs
+        try:
+            pack.exercise(ex_id)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -37,9 +37,10 @@ settings.register_profile(
     report_multiple_bugs=False, max_examples=20,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
-# Self-check: explores new cases on every run.
+# Self-check: explores new cases on every run (explicitly: on a CI machine hypothesis's own
+# default profile would otherwise derandomize it).
 settings.register_profile(
-    "selfcheck", deadline=None, report_multiple_bugs=False, max_examples=20,
+    "selfcheck", derandomize=False, deadline=None, report_multiple_bugs=False, max_examples=20,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture])
 
@@ -98,7 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
     only_opt = config.getoption("--kit-only")
     only = tuple(s.strip() for s in only_opt.split(",") if s.strip()) if only_opt else ()
     for ex_id in only:
-        pack.exercise(ex_id)  # unknown id: a clear KeyError at start-up
+        try:
+            pack.exercise(ex_id)
+        except KeyError as exc:  # unknown id: one clear usage line at start-up
+            raise pytest.UsageError(exc.args[0]) from None
     config.stash[STATE] = KitState(pack, profile, grading, only)
 
 
@@ -184,6 +188,18 @@ def _kit_context(request: pytest.FixtureRequest) -> None:
     exercise = _exercise_of(request.node, request.config.stash[STATE].pack)
     if hasattr(handle, "set_context") and exercise:
         handle.set_context(exercise, request.node.nodeid)
+
+
+@pytest.fixture
+def kit_note(request: pytest.FixtureRequest):
+    """``kit_note("...")`` adds a line to the report's top-level output (once per text)."""
+    notes = request.config.stash[STATE].notes
+
+    def note(text: str) -> None:
+        if text not in notes:
+            notes.append(text)
+
+    return note
 
 
 @pytest.fixture

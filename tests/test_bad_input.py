@@ -90,9 +90,10 @@ def test_broken_module_costs_only_its_exercises(case, reason, tmp_path):
     elif case == "syntax_error":
         conv.write_text(conv.read_text() + "\ndef broken(:\n    pass\n")
     elif case == "not_utf8":
-        conv.write_bytes(b"# caf\xe9 \xff\xfe\n" + conv.read_bytes())
+        # Python tolerates stray bytes in comments, not in code
+        conv.write_bytes(conv.read_bytes() + b'\nCAFE = "caf\xe9 \xff\xfe"\n')
     elif case == "missing_package":
-        conv.write_text("import sklearnx\n" + conv.read_text())
+        conv.write_text(conv.read_text() + "\nimport sklearnx  # noqa\n")
     else:
         old = "def conv_output_size(size: int, kernel_size: int, stride"
         conv.write_text(conv.read_text().replace(old, old.replace("int, stride", "int, *, stride")))
