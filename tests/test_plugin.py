@@ -140,3 +140,32 @@ def test_profile():
         passed=1)
     pytester.runpytest("--kit-profile", "selfcheck").assert_outcomes(
         failed=1)
+
+
+def test_failing_case_feedback_is_deterministic(pytester, tmp_path):
+    """The smallest failing case names drawn values only: no fixture reprs, no addresses."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "conv.py").write_text("def conv_output_size(*a, **k):\n    return 42\n")
+    pytester.makepyfile(test_drawn='''
+import pytest
+from hypothesis import given, strategies as st
+from grader.packs.day02.probes import conv as P
+
+@pytest.mark.conv_output_size
+@pytest.mark.points(2)
+@given(size=st.integers(3, 9))
+def test_compare(student, reference, size):
+    """answers like the reference"""
+    case = {"args": (size, 3, 1, 0, 1)}
+    assert student.run(P.output_size, case) == reference.run(P.output_size, case)
+''')
+    outputs = []
+    for i in range(2):
+        pytester.runpytest("--submission", str(sub), "--kit-handle", "in-process",
+                           "--kit-profile", "grading", "--kit-report", f"r{i}.json")
+        row = json.loads((pytester.path / f"r{i}.json").read_text())["tests"][0]
+        outputs.append(row["output"])
+    assert outputs[0] == outputs[1]
+    assert "Smallest failing case found: size=3" in outputs[0]
+    assert "object at 0x" not in outputs[0] and "student" not in outputs[0]
