@@ -36,7 +36,13 @@ class Limits:
 
     def as_dict(self) -> dict:
         return {"address_space": self.address_space, "cpu_seconds": self.cpu_seconds,
-                "file_size": self.file_size, "processes": self.processes}
+                "file_size": self.file_size, "processes": self.processes,
+                "gpu": bool(gpu_devices())}
+
+
+def gpu_devices() -> list[str]:
+    """The NVIDIA device nodes a worker needs to see the GPU (none on CPU machines)."""
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
 
 
 @dataclass
@@ -114,9 +120,15 @@ def _dirs_for(path: Path, made: set[Path]) -> list[str]:
 
 def sandbox_env(threads: int) -> dict[str, str]:
     """The scrubbed environment of a worker: nothing of the grader's leaks in."""
-    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           # is_available() through NVML: the supervisor forks children after asking, and a
+           # CUDA driver initialised before fork() is unusable in the child
+           "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
 
 
 def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
@@ -151,6 +163,11 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
         elif host.is_dir():
             argv += ["--ro-bind", str(host), str(host)]
     made.update(Path(p) for p in ("/usr", "/tmp", "/proc", "/dev"))
+    for node in gpu_devices():  # the smoke test's GPU path; read-only /sys for the driver
+        argv += ["--dev-bind", node, node]
+    if gpu_devices():
+        argv += ["--ro-bind-try", "/sys", "/sys"]
+        made.add(Path("/sys"))
     roots = [r for r in _python_roots() if not r.is_relative_to("/usr")]
     for root in roots:
         argv += _dirs_for(root, made) + ["--ro-bind", str(root), str(root)]

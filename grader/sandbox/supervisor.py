@@ -73,7 +73,11 @@ def apply_limits(limits: dict) -> None:
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(which, (value, value))
 
-    cap(resource.RLIMIT_AS, int(limits.get("address_space", 6 << 30)))
+    if limits.get("gpu"):
+        # CUDA reserves the device's memory in the address space: cap the heap instead
+        cap(resource.RLIMIT_DATA, int(limits.get("address_space", 6 << 30)))
+    else:
+        cap(resource.RLIMIT_AS, int(limits.get("address_space", 6 << 30)))
     cap(resource.RLIMIT_CPU, int(limits.get("cpu_seconds", 300)))
     cap(resource.RLIMIT_FSIZE, int(limits.get("file_size", 16 << 20)))
     cap(resource.RLIMIT_CORE, 0)
