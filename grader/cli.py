@@ -1,6 +1,7 @@
 """The instructor's command line: one sub-command per verb.
 
     python -m grader grade SUBMISSION [--out DIR] [--only ID,...]
+    python -m grader figures SUBMISSION [--out DIR]
     python -m grader release OUT [--force]
     python -m grader stubs [--check]
 """
@@ -18,6 +19,20 @@ def _grade(args: argparse.Namespace) -> int:
     report = grade(args.submission, args.out, only=only, pack_name=args.pack,
                    handle=args.handle, probe_timeout=args.timeout)
     print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from grader.figures import draw_all, summary
+    from grader.handle import open_handle
+    from grader.packs import load_pack
+    from grader.submission import open_submission
+
+    pack = load_pack(args.pack)
+    with open_submission(args.submission, pack.modules) as folder, \
+            open_handle(folder, args.handle, pack.name) as handle:
+        figures = draw_all(handle, args.out)
+    print(summary(figures))
     return 0
 
 
@@ -65,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds one probe call may take (default 20)")
     g.set_defaults(func=_grade)
 
+    f = sub.add_parser("figures", help="draw gradient norms, filters and the loss curve of a "
+                       "submission's own models as PNGs")
+    f.add_argument("submission", help="folder or .zip holding the submission's modules")
+    f.add_argument("--out", default="figures", help="folder for the PNGs (default: %(default)s)")
+    f.add_argument("--handle", default="sandbox", choices=("sandbox", "fallback", "in-process"),
+                   help="how student code runs (default: %(default)s)")
+    f.set_defaults(func=_figures)
+
     r = sub.add_parser("release", help="build the student distribution (no solutions)")
     r.add_argument("out", help="folder to write (must not exist, unless --force)")
     r.add_argument("--force", action="store_true", help="replace OUT if it exists")
@@ -78,10 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grader.submission import SubmissionError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, SubmissionError) as exc:
         # one clear line, never a traceback wall
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from grader.handle import describe_exception, open_handle
+from grader.handle import InProcessHandle, describe_exception, open_handle
 from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
@@ -86,6 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "fallback (default: %(default)s)")
     group.addoption("--kit-timeout", default=None, type=float, metavar="SECONDS",
                     help="wall-clock limit of one probe call (default: the handle's)")
+    group.addoption("--figures", default=None, metavar="DIR",
+                    help="self-check: also draw your models' gradient norms, filters and loss "
+                    "curve as PNGs in DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -297,6 +300,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
+    if config.getoption("--figures") and state is not None and not state.grading:
+        _draw_figures(terminalreporter, config.getoption("--figures"))
     if state is None or not state.results:
         return
     report = build_report(state)
@@ -306,3 +311,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(note)
     if not state.grading:
         terminalreporter.write_line(SELF_CHECK_NOTE)
+
+
+def _draw_figures(terminalreporter, out: str) -> None:
+    """``--figures DIR``: the student's own models, drawn after the self-check."""
+    import importlib.util
+
+    from grader.figures import draw_all, summary
+
+    spec = importlib.util.find_spec("exercises")
+    if spec is None or not spec.submodule_search_locations:
+        terminalreporter.write_line("figures: the package 'exercises' was not found")
+        return
+    terminalreporter.section("figures")
+    with InProcessHandle(spec.submodule_search_locations[0]) as handle:
+        terminalreporter.write_line(summary(draw_all(handle, out)))

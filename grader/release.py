@@ -49,11 +49,14 @@ STUB_HEADER = ("# Student stub generated from the reference by `python -m grader
                "fill in the NotImplementedError parts.")
 
 # The part of the grader the self-check plugin needs (plus the pack's manifest, added per pack).
-# Nothing else ships: no solutions, no hidden graders, probes or strategies, no sandbox.
+# Nothing else ships: no solutions, no hidden graders or strategies, no sandbox.
 PUBLIC_GRADER_FILES = (
     "grader/__init__.py", "grader/plugin.py", "grader/manifest.py", "grader/handle.py",
     "grader/probes.py", "grader/results.py", "grader/feedback.py", "grader/packs/__init__.py",
+    "grader/figures.py",  # pytest exercises --figures DIR
 )
+# Per pack, the measurement probes the figures need (no thresholds, no solutions).
+PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py", "probes/figures.py")
 # Imports inside the public files that run only while grading, never in the self-check:
 # handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback.
 GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.handle"})
@@ -310,7 +313,7 @@ def find_leaks(root: Path, fingerprints: dict[str, str]) -> list[str]:
 
 # -- the release --------------------------------------------------------------------------------
 def public_grader_files(pack: Pack) -> tuple[str, ...]:
-    return PUBLIC_GRADER_FILES + (f"grader/packs/{pack.name}/__init__.py",)
+    return PUBLIC_GRADER_FILES + tuple(f"grader/packs/{pack.name}/{f}" for f in PUBLIC_PACK_FILES)
 
 
 def _module_of(rel: str) -> str:

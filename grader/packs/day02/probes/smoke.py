@@ -17,32 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader.packs.day02.probes.figures import RecordingLoss, learnable_batch
 from grader.probes import probe
-
-MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
-STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
-
-
-def learnable_batch(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """n CIFAR-shaped images whose class is a colour/texture template plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    templates = torch.rand(10, 3, 32, 32, generator=g)  # (10, 3, 32, 32)
-    labels = torch.arange(n) % 10  # every class present
-    images = (templates[labels] + 0.15 * torch.randn(n, 3, 32, 32, generator=g)).clamp(0, 1)
-    return (images - MEAN) / STD, labels  # (n, 3, 32, 32), (n,)
-
-
-class RecordingLoss(nn.Module):
-    """Cross-entropy that remembers every value it returns (the smoke run's loss curve)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.history: list[float] = []
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(logits.float(), labels)
-        self.history.append(float(loss.detach()))
-        return loss
 
 
 def conv_grad_norms(model: nn.Module) -> list[float]:
