@@ -173,3 +173,27 @@ def filter_case(draw, channels: int = 3) -> dict:
     o, k = draw(st.integers(2, 70)), draw(st.integers(1 if channels > 1 else 2, 5))
     return {"shape": (o, channels, k, k), "nrow": draw(st.integers(1, 10)),
             "padding": draw(st.integers(0, 3)), "seed": draw(seeds)}
+
+
+# -- the residual BasicBlock ---------------------------------------------------------------
+SHORTCUT_KINDS = ("identity", "stride", "width", "both")
+
+
+@st.composite
+def block_case(draw, kinds: tuple[str, ...] = SHORTCUT_KINDS, max_channels: int = 16,
+               max_size: int = 9) -> dict:
+    """A BasicBlock and its input (probes/blocks.py). ``kinds``: "identity" (stride 1, same
+    width), or a projection for "stride" 2, a change of "width", or "both". Odd and even H, W;
+    at least two values per channel after the stride, so train-mode BatchNorm is defined."""
+    kind = draw(st.sampled_from(kinds))
+    c_in = draw(st.integers(1, max_channels))
+    c_out = c_in
+    if kind in ("width", "both"):  # a different width, wider or narrower
+        c_out = draw(st.integers(1, max_channels - 1))
+        c_out += c_out >= c_in
+    stride = 2 if kind in ("stride", "both") else 1
+    batch, h = draw(st.integers(1, 4)), draw(st.integers(1, max_size))
+    h_out = (h - 1) // stride + 1
+    w = draw(st.integers(1 if batch * h_out >= 2 else stride + 1, max_size))
+    return {"in": c_in, "out": c_out, "stride": stride, "batch": batch, "h": h, "w": w,
+            "seed": draw(seeds)}
