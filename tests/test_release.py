@@ -358,8 +358,8 @@ def test_release_ships_only_public_files(release):
     assert {f for f in files if f.startswith("grader/")} == set(public_grader_files(PACK))
     assert not any("solutions" in f or "graders" in f or "strategies" in f for f in files)
     # of the probes, only the figures' measurements ship (pytest exercises --figures)
-    assert {f for f in files if "probes/" in f} == {
-        f"grader/packs/{PACK.name}/probes/__init__.py", f"grader/packs/{PACK.name}/probes/figures.py"}
+    probes = f"grader/packs/{PACK.name}/probes"
+    assert {f for f in files if "probes/" in f} == {f"{probes}/__init__.py", f"{probes}/figures.py"}
     stubs = {f"exercises/{m}.py" for m in PACK.modules} | {"exercises/__init__.py"}
     assert stubs <= files and {"README.md", "pyproject.toml"} <= files
     data_utils = {p.relative_to(REPO).as_posix() for p in (REPO / "data_utils").glob("*.py")}
