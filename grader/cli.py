@@ -4,6 +4,10 @@
     python -m grader figures SUBMISSION [--out DIR]
     python -m grader release OUT [--force]
     python -m grader stubs [--check]
+    python -m grader notebook [--check]
+    python -m grader nbgrader-course DIR [--only ID,...] [--force]
+    python -m grader batch SUBMISSIONS --out DIR [--jobs N] [--scheduler ADDRESS] [--force]
+    python -m grader gradescope OUT.zip [--force]
 """
 
 from __future__ import annotations
@@ -63,13 +67,68 @@ def _stubs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebook(args: argparse.Namespace) -> int:
+    from grader.notebook import notebook_drifted, notebook_path, write_notebook
+    from grader.packs import load_pack
+    from grader.release import REPO
+
+    pack = load_pack(args.pack)
+    path = notebook_path(pack)
+    if args.check:
+        if notebook_drifted(pack):  # exit 1, not 2: the tool worked, the notebook is stale
+            print(f"{path.relative_to(REPO)} is out of date (run python -m grader notebook)",
+                  file=sys.stderr)
+            return 1
+        print(f"{path.relative_to(REPO)} is up to date")
+        return 0
+    print(f"wrote {write_notebook(pack)}")
+    return 0
+
+
+def _nbgrader_course(args: argparse.Namespace) -> int:
+    from grader.notebook import make_nbgrader_course
+    from grader.packs import load_pack
+
+    only = tuple(s for s in (args.only or "").split(",") if s)
+    for path in make_nbgrader_course(args.dir, load_pack(args.pack), only=only,
+                                     force=args.force):
+        print(f"wrote {path}")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from grader.batch.run import BatchOptions, run_batch
+
+    options = BatchOptions(only=tuple(s for s in (args.only or "").split(",") if s),
+                           handle=args.handle, probe_timeout=args.timeout, jobs=args.jobs,
+                           scheduler=args.scheduler, force=args.force, gpu=args.gpu,
+                           pack=args.pack)
+    result = run_batch(args.submissions, args.out, options)
+    errors = f", grader errors: {len(result.errors)}" if result.errors else ""
+    print(f"graded {len(result.graded)}, skipped {len(result.skipped)} (already graded)"
+          f"{errors} in {result.wall_s:.0f} s -> {result.out}/gradebook.csv, summary.md")
+    return result.exit_code  # 1: the grader failed on some submission (see summary.md)
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from grader.gradescope import build_bundle
+
+    try:
+        out = build_bundle(args.out, force=args.force)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Gradescope autograder written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack", default="day02", help="course pack (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("grade", help="grade one submission folder or .zip")
+    g = sub.add_parser("grade", help="grade one submission folder, .zip or notebook (.ipynb)")
     g.add_argument("submission", help="folder or .zip holding conv.py, blocks.py, ...")
     g.add_argument("--out", default="grading-report", help="report folder (default: %(default)s)")
     g.add_argument("--only", default=None, help="comma-separated exercise ids to grade")
@@ -97,6 +156,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 naming the stubs that differ from the solutions")
     s.set_defaults(func=_stubs)
+
+    n = sub.add_parser("notebook", help="regenerate notebooks/<pack>.ipynb (the nbgrader source "
+                       "notebook) from the outline and solutions/")
+    n.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the committed notebook is out of date")
+    n.set_defaults(func=_notebook)
+
+    c = sub.add_parser("nbgrader-course", help="lay out an nbgrader course directory: "
+                       "nbgrader_config.py and source/<pack>/<pack>.ipynb")
+    c.add_argument("dir", help="the course directory (created if missing)")
+    c.add_argument("--only", default=None,
+                   help="comma-separated exercise ids: only their exercise and test cells")
+    c.add_argument("--force", action="store_true", help="replace existing files")
+    c.set_defaults(func=_nbgrader_course)
+
+    b = sub.add_parser("batch", help="grade a class: a folder or zip of submissions, or a "
+                       "Canvas download, on Dask; gradebook.csv and summary.md")
+    b.add_argument("submissions", help="folder (one sub-folder or .zip per student), a zip of "
+                   "one, or a Canvas 'Download Submissions' zip")
+    b.add_argument("--out", required=True, help="folder for the reports and the gradebook")
+    b.add_argument("--jobs", type=int, default=None,
+                   help="submissions graded at once (default: the cores, or the cluster's)")
+    b.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on an existing Dask cluster (tcp://host:8786) instead of a "
+                   "local one")
+    b.add_argument("--force", action="store_true",
+                   help="regrade students already graded with the same content and grader")
+    b.add_argument("--only", default=None, help="comma-separated exercise ids to grade")
+    b.add_argument("--handle", default="sandbox", choices=("sandbox", "fallback", "in-process"),
+                   help="how student code runs (default: %(default)s)")
+    b.add_argument("--timeout", type=float, default=20.0,
+                   help="wall-clock seconds one probe call may take (default: %(default)s)")
+    b.add_argument("--gpu", action="store_true",
+                   help="send every submission to a worker started with --resources GPU=1")
+    b.set_defaults(func=_batch)
+
+    z = sub.add_parser("gradescope", help="build the Gradescope autograder zip (setup.sh, "
+                       "run_autograder, the grader and the hidden solutions)")
+    z.add_argument("out", help="the zip to write, e.g. autograder.zip")
+    z.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    z.set_defaults(func=_gradescope)
     return parser
 
 

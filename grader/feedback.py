@@ -47,8 +47,12 @@ def check_equal(got: Any, expected: Any, tried: str, hint: str = "") -> None:
 
 
 def check_tensor(got: Any, expected: torch.Tensor, tried: str, hint: str = "", *,
-                 rtol: float = 1e-4, atol: float = 1e-5, what: str = "the output") -> None:
-    """Type, dtype, exact shape, finiteness, then closeness (no broadcasting can sneak in)."""
+                 rtol: float = 1e-4, atol: float = 1e-5, what: str = "the output",
+                 source: str = "the reference") -> None:
+    """Type, dtype, exact shape, finiteness, then closeness (no broadcasting can sneak in).
+
+    ``source`` names where ``expected`` came from in the feedback (e.g. "F.conv2d").
+    """
     if type(got) is not torch.Tensor:
         fail(tried, f"{what} is a {type(got).__name__}", "a torch.Tensor", hint, raw=True)
     if got.shape != expected.shape:
@@ -61,7 +65,7 @@ def check_tensor(got: Any, expected: torch.Tensor, tried: str, hint: str = "", *
     if not torch.allclose(got, expected, rtol=rtol, atol=atol):
         diff = (got.double() - expected.double()).abs()
         where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0])
-        fail(tried, f"{what} differs from the reference by up to {diff.max().item():.3g} "
+        fail(tried, f"{what} differs from {source} by up to {diff.max().item():.3g} "
              f"(first at index {where}: {got[where].item():.6g} vs "
              f"{expected[where].item():.6g})", f"agreement within rtol={rtol:g}, atol={atol:g}",
              hint, raw=True)

@@ -26,7 +26,8 @@ GRADER_DIR = Path(__file__).resolve().parent
 
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
           only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
-          quiet: bool = False, probe_timeout: float | None = None) -> GradeReport:
+          quiet: bool = False, probe_timeout: float | None = None,
+          threads: int | None = None) -> GradeReport:
     pack = load_pack(pack_name)
     for ex_id in only:  # a typo is a usage error, reported before any student code runs
         try:
@@ -37,16 +38,19 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
     out.mkdir(parents=True, exist_ok=True)
     try:
         with open_submission(submission, pack.modules) as package_dir:
-            return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout)
+            return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout,
+                               threads)
     except SubmissionError as exc:
         # still a complete report: every property fails with the one-line reason
         if not quiet:
             print(f"could not open the submission: {exc}")
-        return run_graders(pack, out, out, only, f"unavailable:{exc}", quiet, probe_timeout)
+        return run_graders(pack, out, out, only, f"unavailable:{exc}", quiet, probe_timeout,
+                           threads)
 
 
 def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...], handle: str,
-                quiet: bool, probe_timeout: float | None) -> GradeReport:
+                quiet: bool, probe_timeout: float | None,
+                threads: int | None = None) -> GradeReport:
     report_path = out / "results.json"
     args = [
         str(pack.graders_dir), "-c", str(GRADER_DIR / "grading.ini"),
@@ -59,6 +63,8 @@ def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...],
         args += ["--kit-only", ",".join(only)]
     if probe_timeout:
         args += ["--kit-timeout", str(probe_timeout)]
+    if threads:
+        args += ["--kit-threads", str(threads)]
     args += ["-p", "no:terminal"] if quiet else ["-q", "--tb=no", "-rN"]
     old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no third-party plugins

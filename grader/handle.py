@@ -183,9 +183,14 @@ class InProcessHandle:
 
     def run(self, probe: ProbeFn, case: dict) -> Any:
         module = self.module(probe.module)
-        result = guarded_call(lambda: probe(module, copy.deepcopy(case)), self.timeout_s,
+        timeout_s = float(getattr(probe, "timeout", None) or self.timeout_s)  # as in a worker
+        result = guarded_call(lambda: probe(module, copy.deepcopy(case)), timeout_s,
                               self.package_dir, _qualname(probe))
         return sanitize(result)
+
+
+# nn.Module's default forward raises NotImplementedError with this text
+_MISSING_FORWARD = "missing the required \"forward\" function"
 
 
 def guarded_call(fn, timeout_s: float, package_dir: Path | None, what: str) -> Any:
@@ -196,6 +201,9 @@ def guarded_call(fn, timeout_s: float, package_dir: Path | None, what: str) -> A
     except ProbeFailure:
         raise
     except NotImplementedError as exc:
+        if _MISSING_FORWARD in str(exc):  # torch's, not a stub's: the class has no forward()
+            raise ProbeFailure("exception", f"NotImplementedError: {exc} (did you define "
+                               "forward(), spelled exactly so, inside the class?)") from None
         hint = f": {exc}" if str(exc) else ""
         raise ProbeFailure("not_implemented", f"not implemented yet{hint}") from None
     except _ProbeTimeout:

@@ -86,6 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "fallback (default: %(default)s)")
     group.addoption("--kit-timeout", default=None, type=float, metavar="SECONDS",
                     help="wall-clock limit of one probe call (default: the handle's)")
+    group.addoption("--kit-threads", default=None, type=int, metavar="N",
+                    help="torch threads for the references and each sandbox worker (default: "
+                    "min(4, cores)); a batch sets its share of the cores")
     group.addoption("--figures", default=None, metavar="DIR",
                     help="self-check: also draw your models' gradient norms, filters and loss "
                     "curve as PNGs in DIR")
@@ -168,7 +171,14 @@ def student(request: pytest.FixtureRequest):
         pytest.skip("no --submission given: this test runs only while grading")
     state = config.stash[STATE]
     timeout = config.getoption("--kit-timeout")
-    options = {"timeout_s": timeout} if timeout else {}
+    options: dict = {"timeout_s": timeout} if timeout else {}
+    threads = config.getoption("--kit-threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)  # the reference runs in this process
+        if config.getoption("--kit-handle") in ("sandbox", "fallback"):
+            options["threads"] = threads
     handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name,
                          **options)
     try:

@@ -97,7 +97,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
     from pathlib import Path
 
     from grader.handle import guarded_call, import_submission_module, install_submission_package
-    from grader.probes import ProbeFailure
+    from grader.probes import ProbeFailure, sanitize
     from grader.sandbox import protocol
 
     os.setpgid(0, 0)
@@ -123,14 +123,17 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
             case = request["case"]
             result = guarded_call(lambda p=probe, m=module, c=case: p(m, c), 0,
                                   package_dir, request["probe"])
-            payload = {"status": "ok", "result": result}
+            # exact builtin types only, checked here too: a local class cannot be pickled, and
+            # the reason the student should read is "not plain data", not a pickling error
+            payload = {"status": "ok", "result": sanitize(result)}
         except ProbeFailure as failure:
             payload = {"status": "fail", "kind": failure.kind, "message": failure.message}
         try:
             data = encode(payload)
         except BaseException as exc:  # a result torch cannot serialise
             data = fail("invalid_result",
-                        f"your result could not be sent back ({type(exc).__name__})")
+                        f"your result could not be sent back ({type(exc).__name__}): return "
+                        "plain data (tensors, numbers, strings, lists, tuples, dicts)")
         protocol.send(rep_fd, data, seq)
 
 

@@ -142,4 +142,5 @@ def test_conv2d_hand_made(student):
              "no convolution operator", "build it from slicing/unfold and sums", raw=True)
     expected = F.conv2d(*[P.conv_tensors(case)[k] for k in ("input", "weight", "bias")],
                         padding=1)
-    check_tensor(got["output"], expected, _describe(case), CONV_HINT, rtol=1e-6, atol=1e-8)
+    check_tensor(got["output"], expected, _describe(case), CONV_HINT, rtol=1e-6, atol=1e-8,
+                 source="F.conv2d")

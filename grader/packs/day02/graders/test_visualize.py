@@ -40,7 +40,7 @@ def _describe(case: dict) -> str:
 def _check(student, case: dict, hint: str = GRID_HINT) -> torch.Tensor:
     got = student.run(P.grid, case)
     check_tensor(got, oracle(case), _describe(case), hint, rtol=1e-5, atol=1e-6,
-                 what="the grid")
+                 what="the grid", source="torchvision's make_grid")
     return got
 
 
@@ -66,7 +66,8 @@ def test_default_resnet_conv1(student):
              raw=True)
     check_tensor(got, oracle(case), _describe(case),
                  "defaults nrow=8, padding=1: 8 x 8 tiles of 3x3 with 1-pixel borders, "
-                 "8 * (3 + 1) + 1 = 33", rtol=1e-5, atol=1e-6, what="the grid")
+                 "8 * (3 + 1) + 1 = 33", rtol=1e-5, atol=1e-6, what="the grid",
+                 source="torchvision's make_grid")
 
 
 @pytest.mark.filters

@@ -17,26 +17,11 @@ differs only in its parameter count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
-from grader.packs.day02.probes.roles import NORMS, assign_by_role
-from grader.probes import ProbeFailure, probe
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: a second intra-op thread only adds barrier waits, and on a loaded 2-core
-    machine those made each call 10-20x slower. The caller's setting is restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from grader.packs.day02.probes.roles import NORMS, assign_by_role, strip_conv_biases, zero_biases
+from grader.probes import ProbeFailure, one_thread, probe
 
 
 def block_input(case: dict) -> torch.Tensor:
@@ -66,18 +51,6 @@ def build(mod, case: dict) -> nn.Module:
         raise ProbeFailure("invalid_result", f"{call(case)} is a {type(block).__name__}, "
                            "not an nn.Module")
     return block
-
-
-def _strip_conv_biases(block: nn.Module) -> list[nn.Conv2d]:
-    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
-    for conv in convs:
-        conv.bias = None  # roles are those of a bias-free conv
-    return convs
-
-
-def _zero_biases(convs: list[nn.Conv2d]) -> None:
-    for conv in convs:
-        conv.bias = nn.Parameter(torch.zeros(conv.out_channels, dtype=conv.weight.dtype))
 
 
 def _layers(block: nn.Module, assigned: dict[str, str]) -> list[list]:
@@ -146,10 +119,10 @@ def _run_block(mod, case: dict) -> dict:
     block = build(mod, case)
     count = sum(int(p.numel()) for p in block.parameters())
     x = block_input(case)  # (N, C_in, H, W)
-    biased = _strip_conv_biases(block)
+    biased = strip_conv_biases(block)
     block.double()
     assigned = assign_by_role(block, x.clone(), seed=case["seed"])
-    _zero_biases(biased)
+    zero_biases(biased)
     layers = _layers(block, assigned)
     result: dict = {"param_count": count, "layers": layers,
                     "unassigned": _unassigned(block, assigned)}

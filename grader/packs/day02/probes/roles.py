@@ -118,3 +118,18 @@ def assign_by_role(model: nn.Module, *inputs: torch.Tensor, seed: int = 0) -> di
         _fill(module, role, seed)
         assigned[role] = name
     return assigned
+
+
+def strip_conv_biases(model: nn.Module) -> list[nn.Conv2d]:
+    """Remove conv biases (the reference has none), so roles match a bias-free conv; returns
+    the convs that had one, for ``zero_biases`` after the weights are assigned."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
+    for conv in convs:
+        conv.bias = None
+    return convs
+
+
+def zero_biases(convs: list[nn.Conv2d]) -> None:
+    """Give back the stripped biases as zeros: the same function as the bias-free reference."""
+    for conv in convs:
+        conv.bias = nn.Parameter(torch.zeros(conv.out_channels, dtype=conv.weight.dtype))

@@ -1,0 +1,165 @@
+"""The batch's files: written atomically, and enough recorded to resume without regrading.
+
+    DIR/<student>/results.json    the report (CONTRACT.md's schema)
+    DIR/<student>/feedback.md     the same, for the student to read
+    DIR/<student>/.batch.json     written LAST: content hash, grader version, settings, status
+
+A student counts as graded only when ``.batch.json`` says so and the ``results.json`` beside
+it has the hash it records, so a batch killed between two writes regrades that student and
+never trusts half of its files. Every write is a temp file in the same folder plus
+``os.replace``: a reader sees the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+GRADER_DIR = Path(__file__).resolve().parents[1]
+META = ".batch.json"
+LOCK = ".batch.lock"
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` so that no reader, and no crash, ever sees part of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the grades from the other staff
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not land before the data
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# Code that writes reports or tools but never decides a score: editing it must not force a
+# regrade of the class.
+NOT_SCORING = ("batch", "release.py", "figures.py", "gradescope.py", "cli.py", "templates")
+
+
+@functools.lru_cache(maxsize=1)
+def grader_version() -> str:
+    """A hash of everything that decides a score: the grader's code, the packs (graders,
+    probes, strategies), the grading config, the hidden solutions, and the versions of
+    hypothesis (it draws the cases) and torch."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    h = hashlib.sha256()
+    for dist in ("hypothesis", "torch"):
+        try:
+            h.update(f"{dist}=={version(dist)}\0".encode())
+        except PackageNotFoundError:
+            pass
+    spec = find_spec("solutions")
+    solutions = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    for root in [GRADER_DIR] + ([solutions] if solutions else []):
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.suffix not in (".py", ".ini") or "__pycache__" in rel.parts or \
+                    (root == GRADER_DIR and rel.parts[0] in NOT_SCORING):
+                continue
+            h.update(f"{root.name}/{rel.as_posix()}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Meta:
+    """What one grading of one student left: the resume key and what the batch learnt."""
+
+    student: str
+    hash: str  # the submission's content hash
+    grader_version: str
+    settings: dict[str, Any]  # only, handle, timeout: anything else that changes a score
+    status: str  # "graded" or "grader_error"
+    results_sha256: str = ""
+    problem: str = ""  # the submission could not be opened (graded at 0, says why)
+    error: str = ""  # the grader itself failed on it: one line
+    log_tail: str = ""  # ... and the end of the grading process's output, for the bug report
+    worker: str = ""  # which dask worker graded it
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> Meta | None:
+        try:
+            data = json.loads((folder / META).read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def is_done(folder: Path, digest: str, version: str, settings: dict[str, Any]) -> bool:
+    """Graded before with the same content, grader and settings, and its report intact."""
+    meta = Meta.load(folder)
+    if meta is None or meta.status != "graded" or meta.hash != digest or \
+            meta.grader_version != version or meta.settings != settings:
+        return False
+    try:
+        return sha256((folder / "results.json").read_bytes()) == meta.results_sha256
+    except OSError:
+        return False
+
+
+def save_graded(folder: Path, meta: Meta, results: dict[str, Any], feedback: str) -> None:
+    """The report, the feedback, then the meta that makes them count (in that order)."""
+    data = (json.dumps(results, indent=2) + "\n").encode()
+    atomic_write(folder / "results.json", data)
+    atomic_write(folder / "feedback.md", feedback)
+    meta.results_sha256 = sha256(data)
+    atomic_write(folder / META, json.dumps(asdict(meta), indent=2) + "\n")
+
+
+def save_error(folder: Path, meta: Meta) -> None:
+    """The grader failed on this student: no stale report may pass for a current one."""
+    atomic_write(folder / META, json.dumps(asdict(meta), indent=2) + "\n")
+    for name in ("results.json", "feedback.md"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def remove_stale_temp_files(out: Path) -> None:
+    """Temp files of writes a killed batch never finished (never read: rename is the commit).
+    Called under the batch lock, so no live writer owns them."""
+    for pattern in (".*.tmp", "*/.*.tmp"):
+        for path in out.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+class BatchLock:
+    """One batch per output folder at a time (released by the kernel, even on kill -9)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LOCK
+        self._fd: int | None = None
+
+    def __enter__(self) -> BatchLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise RuntimeError(f"another batch is writing to {self.path.parent}") from None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

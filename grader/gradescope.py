@@ -1,0 +1,137 @@
+"""The Gradescope autograder bundle, and what it runs on Gradescope.
+
+    python -m grader gradescope autograder.zip     # build: upload it as the autograder
+
+The zip's root becomes ``/autograder/source``: ``setup.sh`` (run once when Gradescope builds
+the image: Python, bubblewrap, torch, the kit), ``run_autograder`` (run per submission), the
+grader with the hidden graders and the solutions, and the packaging files. ``run_autograder``
+grades ``/autograder/submission`` with the sandboxed grader and writes
+``/autograder/results/results.json`` (CONTRACT.md's schema is Gradescope's). Its paths come from
+the environment, so a test runs it against a fake ``/autograder`` tree:
+
+    AUTOGRADER_ROOT=/tmp/fake KIT_PYTHON=.venv/bin/python bash /tmp/fake/source/run_autograder
+
+A grader failure writes no results.json and exits non-zero: Gradescope then shows "the
+autograder failed" instead of a wrong 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = ("grader", "solutions")  # packages copied into the bundle
+BUNDLED_FILES = ("pyproject.toml", "README.md")  # what `pip install .` needs
+SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis"}
+DEFAULT_PROBE_TIMEOUT_S = 20.0
+ONLY_ENV = "KIT_AUTOGRADER_ONLY"  # comma-separated ids: tests grade a cheap subset
+HANDLE_ENV = "KIT_AUTOGRADER_HANDLE"
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu).
+set -euo pipefail
+SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# bubblewrap isolates student code; without it the grader falls back, loudly, to rlimits
+apt-get install -y -qq python3 python3-venv python3-pip bubblewrap >/dev/null
+python3 -m venv "$ROOT/venv"
+"$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
+"$ROOT/venv/bin/python" -m pip install --quiet {torch_spec}
+"$ROOT/venv/bin/python" -m pip install --quiet "$SOURCE"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade $ROOT/submission in the sandbox and write
+# $ROOT/results/results.json. AUTOGRADER_ROOT and KIT_PYTHON let a test use a fake tree.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${KIT_PYTHON:-$ROOT/venv/bin/python}"
+cd "$(dirname "${BASH_SOURCE[0]}")"  # the bundled grader, not an installed copy
+exec "$PYTHON" -m grader.gradescope run --root "$ROOT"
+"""
+
+
+def torch_spec() -> str:
+    """Pin torch and torchvision to what the kit was tested with here (local tags dropped)."""
+    specs = []
+    for dist in ("torch", "torchvision"):
+        try:
+            specs.append(f"{dist}=={version(dist).split('+')[0]}")
+        except PackageNotFoundError:
+            specs.append(dist)
+    return " ".join(specs)
+
+
+def _bundled_files(repo: Path) -> list[tuple[Path, str]]:
+    files = [(repo / name, name) for name in BUNDLED_FILES if (repo / name).is_file()]
+    for package in BUNDLED:
+        for path in sorted((repo / package).rglob("*")):
+            rel = path.relative_to(repo)
+            if path.is_file() and not SKIP_PARTS & set(rel.parts) and path.suffix != ".pyc":
+                files.append((path, rel.as_posix()))
+    return files
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # reproducible bytes
+    info.external_attr = (0o100000 | mode) << 16  # regular file; the exec bit for scripts
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO) -> Path:
+    """Write the autograder zip to ``out`` (atomically); refuse to overwrite unless ``force``."""
+    out = Path(out).resolve()
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            _add(zf, "setup.sh", SETUP_SH.format(torch_spec=torch_spec()).encode(), 0o755)
+            _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), 0o755)
+            for path, name in _bundled_files(repo):
+                _add(zf, name, path.read_bytes(), 0o644)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def run_autograder(root: str | Path, only: tuple[str, ...] = (), handle: str = "sandbox") -> int:
+    """Grade ``root/submission`` into ``root/results/results.json``; 0 when grading ran."""
+    from grader.grade import grade
+
+    root = Path(root)
+    with tempfile.TemporaryDirectory(prefix="kit-gradescope-") as tmp:
+        report = grade(root / "submission", tmp, only=only, handle=handle, quiet=True,
+                       probe_timeout=DEFAULT_PROBE_TIMEOUT_S)
+    report.write_json(root / "results" / "results.json")  # atomic: temp file + rename
+    print(f"graded: {report.score:g} / {report.max_score:g}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.gradescope",
+                                     description="run the autograder (inside the bundle)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
+    r.add_argument("--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+    args = parser.parse_args(argv)
+    only = tuple(s for s in os.environ.get(ONLY_ENV, "").split(",") if s)
+    return run_autograder(args.root, only, os.environ.get(HANDLE_ENV, "sandbox"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The notebook course end to end with the real nbgrader 0.9.6 (the ``[nbgrader]`` extra).
+
+One course directory from ``python -m grader nbgrader-course``, two assignments: ``day02``, the
+whole notebook, released with ``nbgrader generate_assignment`` and checked for solution text and
+hidden tests; ``quick``, the same notebook cut to two cheap exercises (``--only``), which four
+students submit and nbgrader autogrades in a kernel on this venv's python: a correct one, a
+buggy one, a stub, and one who deleted a test cell and faked another. Then feedback and the
+CSV export. Jupyter's and IPython's config, data and runtime folders live in the temp dir.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from grader.cli import main as grader_cli
+from grader.notebook import write_notebook
+from grader.packs import load_pack
+from grader.release import find_leaks, solution_fingerprints
+from tests.corpus import Edit
+from tests.notebook_helpers import cell, load, nbgrader_meta, save, solved, text
+
+pytest.importorskip("nbgrader", reason="needs the [nbgrader] extra (make test installs it)")
+pytest.importorskip("jupytext", reason="needs the [nbgrader] extra (make test installs it)")
+
+PACK = load_pack("day02")
+QUICK = ("conv_output_size", "param_count")  # the two cheapest exercises to grade
+BN_BUFFERS = Edit("param_count", "    return 2 * num_features", "    return 4 * num_features")
+SIZE_NO_DILATION = Edit("conv", "span = dilation * (kernel_size - 1) + 1", "span = kernel_size")
+STUDENTS = ("good", "buggy", "stub", "tamper")
+HIDDEN_CALL = re.compile(r'(?<!self_)check\("')
+
+
+def _jupyter_env(tmp: Path) -> dict[str, str]:
+    """Every Jupyter/IPython folder inside ``tmp``; the kernel is this venv's python."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JUPYTER", "IPYTHON", "PYTEST_"))}
+    folders = {"HOME": "home", "JUPYTER_CONFIG_DIR": "jupyter/config",
+               "JUPYTER_DATA_DIR": "jupyter/data", "JUPYTER_RUNTIME_DIR": "jupyter/runtime",
+               "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "mpl"}
+    for name, sub in folders.items():
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+        env[name] = str(tmp / sub)
+    kernel = tmp / "jupyter/data/kernels/python3"
+    kernel.mkdir(parents=True)
+    (kernel / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "kit venv", "language": "python"}))
+    # nbgrader runs `alembic` from PATH: this venv's bin comes first
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    return env
+
+
+def _nbgrader(course: Path, env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+
+
+def _students(release: dict) -> dict[str, dict]:
+    tamper = solved(release, (SIZE_NO_DILATION,))
+    tamper["cells"].remove(cell(tamper, "test_param_count"))  # deleted a test cell
+    cell(tamper, "test_conv_output_size")["source"] = "6"  # claims full marks
+    return {"good": solved(release), "buggy": solved(release, (BN_BUFFERS,)),
+            "stub": release, "tamper": tamper}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> SimpleNamespace:
+    tmp = tmp_path_factory.mktemp("nbgrader")
+    env = _jupyter_env(tmp)
+    root = tmp / "course"
+    assert grader_cli(["nbgrader-course", str(root)]) == 0
+    write_notebook(PACK, root / "source" / "quick" / "quick.ipynb", only=QUICK)
+    _nbgrader(root, env, "generate_assignment", "day02")
+    _nbgrader(root, env, "generate_assignment", "quick")
+    release = load(root / "release" / "quick" / "quick.ipynb")
+    for student, nb in _students(release).items():
+        save(nb, root / "submitted" / student / "quick" / "quick.ipynb")
+    _nbgrader(root, env, "autograde", "quick")
+    _nbgrader(root, env, "generate_feedback", "quick")
+    _nbgrader(root, env, "export")
+    with open(root / "grades.csv", newline="") as f:
+        totals = {row["student_id"]: (float(row["score"]), float(row["max_score"]))
+                  for row in csv.DictReader(f)}
+    return SimpleNamespace(root=root, totals=totals)
+
+
+def _cell_scores(root: Path, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kit-day02") as gb:
+        return {f"test_{ex}": gb.find_grade(f"test_{ex}", "quick", "quick", student).score
+                for ex in QUICK}
+
+
+def test_student_notebook_has_no_solution_text_and_no_hidden_tests(course, tmp_path):
+    release = load(course.root / "release" / "day02" / "day02.ipynb")
+    code = [c for c in release["cells"] if c["cell_type"] == "code"]
+    for no, c in enumerate(code):
+        (tmp_path / f"cell{no:02d}.py").write_text(text(c))
+    assert find_leaks(tmp_path, solution_fingerprints(PACK)) == []
+    assert not any("HIDDEN TESTS" in text(c) or HIDDEN_CALL.search(text(c)) for c in code)
+    solutions = [c for c in code if nbgrader_meta(c).get("solution")]
+    assert len(solutions) == 11 and all("raise NotImplementedError()" in text(c)
+                                        for c in solutions)
+    tests = [c for c in code if nbgrader_meta(c).get("grade")]
+    assert sum(nbgrader_meta(c)["points"] for c in tests) == PACK.max_score
+
+
+def test_exported_totals(course):
+    """grades.csv: full marks, points lost, zero, and no marks for faking a test cell."""
+    assert course.totals["good"] == (14.0, 14.0)
+    assert 6.0 < course.totals["buggy"][0] < 14.0
+    assert course.totals["stub"] == (0.0, 14.0)
+    assert course.totals["tamper"][0] < 14.0
+
+
+def test_points_are_lost_on_the_buggy_cell_only(course):
+    assert _cell_scores(course.root, "good") == {"test_conv_output_size": 6.0,
+                                                 "test_param_count": 8.0}
+    buggy = _cell_scores(course.root, "buggy")
+    assert buggy["test_conv_output_size"] == 6.0
+    assert 0 < buggy["test_param_count"] < 8.0  # partial credit: the BatchNorm properties
+
+
+def test_deleted_and_edited_test_cells_are_restored_and_graded(course):
+    graded = load(course.root / "autograded" / "tamper" / "quick" / "quick.ipynb")
+    restored = cell(graded, "test_param_count")
+    assert 'check("param_count")' in text(restored)
+    assert text(cell(graded, "test_conv_output_size")) != "6"
+    scores = _cell_scores(course.root, "tamper")
+    assert scores["test_param_count"] == 8.0  # its code is correct
+    assert scores["test_conv_output_size"] < 6.0  # its bug counts, whatever the cell said
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_graded_cells_print_on_stdout_only(course, student):
+    """Nothing on stderr and no exception in a test cell: nbgrader would score it 0."""
+    graded = load(course.root / "autograded" / student / "quick" / "quick.ipynb")
+    for c in graded["cells"]:
+        if nbgrader_meta(c).get("grade"):
+            kinds = {(o["output_type"], o.get("name")) for o in c["outputs"]}
+            assert kinds <= {("stream", "stdout"), ("execute_result", None)}, (c["id"], kinds)
+
+
+def test_feedback_shows_results_but_not_hidden_tests(course):
+    page = (course.root / "feedback" / "buggy" / "quick" / "quick.html").read_text()
+    words = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "param_count: " in words and "(hidden tests)" in words  # the graders' report
+    assert "HIDDEN TESTS" not in words
+    assert not HIDDEN_CALL.search(words)
