@@ -271,3 +271,41 @@ def test_train_step_runs_with_the_gpu_settings_on_cpu():
     assert record["loss_finite"] and len(record["images_per_s_windows"]) == 2
     assert record["tflops"] == pytest.approx(record["images_per_s"] * 3.33 / 1000, rel=1e-2)
     json.dumps(record)  # the device run hands it back as one JSON line
+
+
+# -- batch (python -m bench.batch: minutes per run, so only its arithmetic and its class here) --
+def test_batch_class_mixes_correct_buggy_and_hostile(tmp_path):
+    from bench import batch
+
+    kinds = batch.make_class(tmp_path, size=12)
+    assert len(kinds) == 12 and sorted(p.name for p in tmp_path.iterdir()) == sorted(kinds)
+    counts = {k: list(kinds.values()).count(k) for k in ("correct", "buggy", "stubs", "hostile")}
+    assert counts == {"correct": 5, "buggy": 4, "stubs": 1, "hostile": 2}
+    for name, kind in kinds.items():
+        assert (tmp_path / name / "blocks.py").is_file()
+        if kind == "hostile":
+            module, code = batch.HOSTILE[name.split("_", 1)[1]]
+            assert (tmp_path / name / f"{module}.py").read_text().endswith(code)
+    reference = (tmp_path / "s00_correct" / "conv.py").read_text()
+    assert "NotImplementedError" not in reference.split("def conv_output_size")[1][:400]
+
+
+def test_batch_breakdown_and_table():
+    from bench import batch
+
+    per = {"a": {"task_s": 10.0, "process_start_s": 0.1, "imports_s": 2.0, "grade_s": 7.0,
+                 "exercises_s": {"conv2d": 1.0}},
+           "b": {"task_s": 20.0, "process_start_s": 0.3, "imports_s": 2.2, "grade_s": 17.0,
+                 "exercises_s": {"conv2d": 3.0}}}
+    phases = batch.breakdown(per)
+    assert phases["task_s"] == 15.0 and phases["grade_s"] == 12.0
+    assert phases["exercises_s"] == {"conv2d": 2.0} and phases["slowest_submission_s"] == 20.0
+    runs = [{"jobs": j, "wall_s": w, "submissions_per_minute": 60 * 2 / w, "grader_errors": 0,
+             "breakdown": phases} for j, w in ((1, 30.0), (2, 20.0))]
+    result = {"runs": runs, "ratio_2_vs_1": 1.5, "standalone": {"torch_import_s": 2.0,
+              "sandbox_start_s": 3.0}, "environment": {"cpu_count": 2},
+              "goal": {"goal": "200 submissions in under 60 min", "projected_minutes": 33.3,
+                       "with_jobs": 2, "met": True, "full_grade": True}}
+    table = batch.markdown(result)
+    assert "| 2 | 20.0 | 6.00 | 0 | 15.0 |" in table
+    assert "ratio 2 vs 1 workers: 1.50x" in table and "met" in table and "conv2d: 2.0 s" in table

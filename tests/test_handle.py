@@ -1,0 +1,96 @@
+"""The in-process handle: what student failures become (one line each), and per-probe limits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from grader.handle import InProcessHandle, guarded_call
+from grader.probes import ProbeFailure, probe
+
+pytest_plugins = ["pytester"]
+
+
+def failure_of(fn) -> ProbeFailure:
+    with pytest.raises(ProbeFailure) as info:
+        guarded_call(fn, 5.0, None, "probe")
+    return info.value
+
+
+def test_a_stub_is_not_implemented():
+    def stub():
+        raise NotImplementedError("basic_block: write BasicBlock.forward")
+
+    failure = failure_of(stub)
+    assert failure.kind == "not_implemented"
+    assert failure.message == "not implemented yet: basic_block: write BasicBlock.forward"
+
+
+def test_a_class_without_forward_is_a_bug_not_a_stub():
+    class NoForward(nn.Module):  # e.g. `def foward(self, x)`: torch raises NotImplementedError
+        def foward(self, x):
+            return x
+
+    failure = failure_of(lambda: NoForward()(torch.zeros(1)))
+    assert failure.kind == "exception"
+    assert "not implemented yet" not in failure.message
+    assert 'missing the required "forward" function' in failure.message
+    assert "did you define forward()" in failure.message
+
+
+@pytest.fixture
+def slow_submission(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "conv.py").write_text("import time\n\ndef conv_output_size(*args, **kwargs):\n"
+                                 "    time.sleep(30)\n")
+    return sub
+
+
+@probe("conv", timeout=0.5)
+def slow_probe(mod, case: dict) -> int:
+    return mod.conv_output_size(5, 3)
+
+
+@probe("conv")
+def default_probe(mod, case: dict) -> int:
+    return mod.conv_output_size(5, 3)
+
+
+def test_in_process_handle_honours_the_probes_own_timeout(slow_submission):
+    with InProcessHandle(slow_submission, timeout_s=20.0) as handle:
+        started = time.monotonic()
+        with pytest.raises(ProbeFailure) as info:
+            handle.run(slow_probe, {})
+        assert time.monotonic() - started < 5  # the probe's 0.5 s, not the handle's 20 s
+    assert info.value.kind == "timeout" and "within 0.5 s" in info.value.message
+
+
+def test_without_a_probe_timeout_the_handles_applies(slow_submission):
+    with InProcessHandle(slow_submission, timeout_s=0.3) as handle:
+        with pytest.raises(ProbeFailure) as info:
+            handle.run(default_probe, {})
+    assert info.value.kind == "timeout" and "within 0.3 s" in info.value.message
+
+
+def test_kit_threads_sets_the_graders_torch_threads(pytester, slow_submission):
+    (slow_submission / "conv.py").write_text("def conv_output_size(*a, **k):\n    return 3\n")
+    pytester.makepyfile(test_threads='''
+import pytest, torch
+
+@pytest.mark.conv_output_size
+def test_threads(student):
+    assert torch.get_num_threads() == 1
+''')
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # so that the test fails if the option does nothing
+    try:
+        result = pytester.runpytest_inprocess("--submission", str(slow_submission),
+                                              "--kit-handle", "in-process",
+                                              "--kit-threads", "1")
+    finally:
+        torch.set_num_threads(before)
+    result.assert_outcomes(passed=1)
