@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from grader.grade import grade
+from grader.probes import ProbeFailure
 from grader.sandbox.launcher import UNPRIVILEGED, bwrap_problem
 from tests.corpus import REPO, SOLUTIONS
 
@@ -253,3 +254,31 @@ def test_symlinked_module_is_ignored(target, tmp_path):
     assert rows["conv_output_size"].score == 0
     assert rows["receptive_field"].score == rows["receptive_field"].max_score
     assert "symbolic link" in report.output
+
+
+def test_a_hanging_import_is_paid_for_once_per_module(tmp_path, monkeypatch):
+    """blocks.py sleeps forever at import: the first probe says so in words that name the
+    module; every later probe of blocks, in any exercise, fails at once without asking the
+    sandbox again (otherwise each exercise would pay several timeouts)."""
+    from grader.packs.day02.probes import blocks as P
+    from grader.sandbox.handle import SandboxHandle
+
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    with open(submission / "blocks.py", "a") as f:
+        f.write("\nimport time\ntime.sleep(10 ** 6)\n")
+    case = {"in": 4, "out": 4, "stride": 1, "batch": 2, "h": 4, "w": 4, "seed": 0}
+    with SandboxHandle(submission, timeout_s=2.0) as handle:
+        handle.set_context("basic_block", "test_first")
+        with pytest.raises(ProbeFailure) as first:
+            handle.run(P.run_block, case)
+        assert first.value.kind == "timeout"
+        assert first.value.message.startswith("importing your module blocks.py")
+        monkeypatch.setattr(handle, "_request", lambda *a: pytest.fail("asked the sandbox"))
+        handle.set_context("resnet18", "test_later")
+        with pytest.raises(ProbeFailure) as later:
+            handle.run(P.run_block, case)
+        assert later.value is first.value
+    assert leftovers() == []

@@ -94,6 +94,8 @@ class SandboxHandle:
         self._test = ""
         self._sticky_test: tuple[str, ProbeFailure] | None = None
         self._sticky_count: dict[str, list[ProbeFailure]] = {}
+        # modules whose import hung: every later probe of them fails at once, in any exercise
+        self._hung_imports: dict[str, ProbeFailure] = {}
         self.restarts = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -186,6 +188,8 @@ class SandboxHandle:
         exercise = self._exercise
         if self._sticky_test and self._sticky_test[0] == self._test:
             raise self._sticky_test[1]
+        if probe.module in self._hung_imports:
+            raise self._hung_imports[probe.module]
         earlier = self._sticky_count.get(exercise, [])
         if len(earlier) >= MAX_STICKY_PER_EXERCISE:
             raise earlier[-1]
@@ -198,6 +202,8 @@ class SandboxHandle:
                        "case": case, "timeout": timeout}
             return decode(self._request(request, timeout + 30.0))
         except ProbeFailure as failure:
+            if failure.kind == "timeout" and failure.message.startswith("importing your"):
+                self._hung_imports[probe.module] = failure
             if failure.kind in STICKY_KINDS:
                 self._sticky_test = (self._test, failure)
                 self._sticky_count.setdefault(exercise, []).append(failure)
