@@ -182,6 +182,8 @@ class InProcessHandle:
             raise
 
     def run(self, probe: ProbeFn, case: dict) -> Any:
+        for other in getattr(probe, "uses", ()):
+            self.module(other)  # its import failure, not a confusing one from inside the probe
         module = self.module(probe.module)
         timeout_s = float(getattr(probe, "timeout", None) or self.timeout_s)  # as in a worker
         result = guarded_call(lambda: probe(module, copy.deepcopy(case)), timeout_s,

@@ -31,10 +31,13 @@ class ProbeFailure(Exception):
         self.message = message
 
 
-def probe(module: str, timeout: float | None = None) -> Callable[[ProbeFn], ProbeFn]:
+def probe(module: str, timeout: float | None = None,
+          uses: tuple[str, ...] = ()) -> Callable[[ProbeFn], ProbeFn]:
     """Mark ``fn`` as a probe of the submission module ``module`` (e.g. "blocks").
 
     ``timeout``: wall-clock seconds one call may take in a worker (default: the handle's).
+    ``uses``: other submission modules the probe imports; they are imported (and their
+    failures reported) before the probe runs, under the import time limit, not its own.
     """
 
     def mark(fn: ProbeFn) -> ProbeFn:
@@ -44,6 +47,7 @@ def probe(module: str, timeout: float | None = None) -> Callable[[ProbeFn], Prob
 
         wrapper.module = module  # type: ignore[attr-defined]
         wrapper.timeout = timeout  # type: ignore[attr-defined]
+        wrapper.uses = tuple(uses)  # type: ignore[attr-defined]
         wrapper.probe_name = f"{fn.__module__}:{fn.__qualname__}"  # type: ignore[attr-defined]
         return wrapper
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from grader.grade import grade
-from grader.probes import ProbeFailure
+from grader.probes import ProbeFailure, probe
 from grader.sandbox.launcher import UNPRIVILEGED, bwrap_problem
 from tests.corpus import REPO, SOLUTIONS
 
@@ -281,4 +281,13 @@ def test_a_hanging_import_is_paid_for_once_per_module(tmp_path, monkeypatch):
         with pytest.raises(ProbeFailure) as later:
             handle.run(P.run_block, case)
         assert later.value is first.value
+        handle.set_context("smoke_test", "test_smoke")  # a probe of train.py that uses blocks
+        with pytest.raises(ProbeFailure) as user:
+            handle.run(trains_with_blocks, {})
+        assert user.value is first.value
     assert leftovers() == []
+
+
+@probe("train", uses=("blocks",))
+def trains_with_blocks(mod, case: dict) -> int:
+    return 1

@@ -94,3 +94,20 @@ def test_threads(student):
     finally:
         torch.set_num_threads(before)
     result.assert_outcomes(passed=1)
+
+
+@probe("train", uses=("resnet",))
+def uses_resnet(mod, case: dict) -> int:
+    return 1
+
+
+def test_modules_a_probe_uses_are_imported_first(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train.py").write_text("x = 1\n")
+    (sub / "resnet.py").write_text("def broken(:\n")
+    with InProcessHandle(sub) as handle:
+        with pytest.raises(ProbeFailure) as info:
+            handle.run(uses_resnet, {})
+    assert info.value.kind == "import_error"
+    assert info.value.message.startswith("your module resnet.py could not be imported")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import shutil
 import signal
 import stat
@@ -33,6 +34,8 @@ FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash"
               "invalid_result"}
 STICKY_KINDS = {"timeout", "crash"}  # failures that cost real time: do not repeat them
 MAX_STICKY_PER_EXERCISE = 3
+# the worker's words for an import that hung (grader.handle.import_submission_module)
+_HUNG_IMPORT = re.compile(r"importing your module (\w+)\.py did not finish")
 STARTUP_TIMEOUT_S = 120.0
 MAX_SOURCE_BYTES = 2 << 20
 
@@ -188,8 +191,9 @@ class SandboxHandle:
         exercise = self._exercise
         if self._sticky_test and self._sticky_test[0] == self._test:
             raise self._sticky_test[1]
-        if probe.module in self._hung_imports:
-            raise self._hung_imports[probe.module]
+        for name in (*getattr(probe, "uses", ()), probe.module):
+            if name in self._hung_imports:
+                raise self._hung_imports[name]
         earlier = self._sticky_count.get(exercise, [])
         if len(earlier) >= MAX_STICKY_PER_EXERCISE:
             raise earlier[-1]
@@ -199,11 +203,13 @@ class SandboxHandle:
                 decode(self._request({"op": "begin", "exercise": exercise}, 30.0))
                 self._begun = exercise
             request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
-                       "case": case, "timeout": timeout}
+                       "uses": list(getattr(probe, "uses", ())), "case": case,
+                       "timeout": timeout}
             return decode(self._request(request, timeout + 30.0))
         except ProbeFailure as failure:
-            if failure.kind == "timeout" and failure.message.startswith("importing your"):
-                self._hung_imports[probe.module] = failure
+            hung = _HUNG_IMPORT.match(failure.message)
+            if failure.kind == "timeout" and hung:
+                self._hung_imports[hung.group(1)] = failure
             if failure.kind in STICKY_KINDS:
                 self._sticky_test = (self._test, failure)
                 self._sticky_count.setdefault(exercise, []).append(failure)

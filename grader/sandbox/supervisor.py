@@ -125,8 +125,8 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
             # an import that hangs fails here, in words that name the module, before the
             # supervisor's wall clock kills the child: the handle then skips that module
             limit = min(IMPORT_TIMEOUT_S, 0.8 * request["timeout"])
-            module = import_submission_module(args.package, package_dir, request["module"],
-                                              limit)
+            for name in (*request.get("uses", ()), request["module"]):
+                module = import_submission_module(args.package, package_dir, name, limit)
             case = request["case"]
             result = guarded_call(lambda p=probe, m=module, c=case: p(m, c), 0,
                                   package_dir, request["probe"])

@@ -43,7 +43,7 @@ class RecordingLoss(nn.Module):
 
 
 
-@probe("resnet", timeout=120)
+@probe("resnet", timeout=120, uses=("gradients",))
 def gradient_profiles(mod, case: dict) -> dict:
     """Per-layer gradient norms at initialisation of PlainNet(depth) and ResidualNet(depth)."""
     gradients = importlib.import_module(f"{mod.__package__}.gradients")
@@ -59,7 +59,7 @@ def gradient_profiles(mod, case: dict) -> dict:
     return out
 
 
-@probe("train", timeout=300)
+@probe("train", timeout=300, uses=("resnet",))
 def short_training(mod, case: dict) -> dict:
     """The submission's ResNet18 trained by its train_one_epoch on a fixed learnable batch."""
     resnet = importlib.import_module(f"{mod.__package__}.resnet")

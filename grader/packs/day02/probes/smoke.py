@@ -33,7 +33,7 @@ def bn_state(model: nn.Module) -> torch.Tensor:
     return torch.cat(stats) if stats else torch.zeros(0)
 
 
-@probe("train", timeout=300)
+@probe("train", timeout=300, uses=("resnet",))
 def smoke_run(mod, case: dict) -> dict:
     """Train the student's ResNet18 with the student's train_one_epoch; report measurements."""
     if case["device"] == "cuda" and not torch.cuda.is_available():
