@@ -27,7 +27,8 @@ GRADER_DIR = Path(__file__).resolve().parent
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
           only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
           quiet: bool = False, probe_timeout: float | None = None,
-          threads: int | None = None) -> GradeReport:
+          threads: int | None = None, reference_cache: str | Path | None = None
+          ) -> GradeReport:
     pack = load_pack(pack_name)
     for ex_id in only:  # a typo is a usage error, reported before any student code runs
         try:
@@ -39,7 +40,7 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
     try:
         with open_submission(submission, pack.modules) as package_dir:
             return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout,
-                               threads)
+                               threads, reference_cache)
     except SubmissionError as exc:
         # still a complete report: every property fails with the one-line reason
         if not quiet:
@@ -50,7 +51,8 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
 
 def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...], handle: str,
                 quiet: bool, probe_timeout: float | None,
-                threads: int | None = None) -> GradeReport:
+                threads: int | None = None,
+                reference_cache: str | Path | None = None) -> GradeReport:
     report_path = out / "results.json"
     args = [
         str(pack.graders_dir), "-c", str(GRADER_DIR / "grading.ini"),
@@ -65,6 +67,8 @@ def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...],
         args += ["--kit-timeout", str(probe_timeout)]
     if threads:
         args += ["--kit-threads", str(threads)]
+    if reference_cache:
+        args += ["--kit-reference-cache", str(reference_cache)]
     args += ["-p", "no:terminal"] if quiet else ["-q", "--tb=no", "-rN"]
     old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no third-party plugins

@@ -89,6 +89,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kit-threads", default=None, type=int, metavar="N",
                     help="torch threads for the references and each sandbox worker (default: "
                     "min(4, cores)); a batch sets its share of the cores")
+    group.addoption("--kit-reference-cache", default=None, metavar="DIR",
+                    help="keep slow reference results in DIR (a batch shares them across "
+                    "students; put the grader version in the path)")
     group.addoption("--figures", default=None, metavar="DIR",
                     help="self-check: also draw your models' gradient norms, filters and loss "
                     "curve as PNGs in DIR")
@@ -159,7 +162,8 @@ def reference(request: pytest.FixtureRequest):
     from grader.handle import ReferenceHandle
 
     pack = request.config.stash[STATE].pack
-    return ReferenceHandle(pack.solutions_package)
+    cache = request.config.getoption("--kit-reference-cache")
+    return ReferenceHandle(pack.solutions_package, cache)
 
 
 @pytest.fixture(scope="session")

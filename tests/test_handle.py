@@ -111,3 +111,49 @@ def test_modules_a_probe_uses_are_imported_first(tmp_path):
             handle.run(uses_resnet, {})
     assert info.value.kind == "import_error"
     assert info.value.message.startswith("your module resnet.py could not be imported")
+
+
+CALLS: list[dict] = []
+
+
+@probe("conv")
+def slow_reference(mod, case: dict) -> dict:
+    CALLS.append(case)
+    time.sleep(0.6)  # slower than ReferenceHandle.CACHE_AFTER_S (0.1 s)
+    return {"value": torch.full((2,), float(case["k"])), "k": case["k"]}
+
+
+@probe("conv")
+def fast_reference(mod, case: dict) -> int:
+    CALLS.append(case)
+    return case["k"]
+
+
+def test_reference_cache_keeps_slow_results_only(tmp_path):
+    from grader.handle import ReferenceHandle
+
+    CALLS.clear()
+    ref = ReferenceHandle("solutions", cache_dir=tmp_path / "cache")
+    first = ref.run(slow_reference, {"k": 1})
+    again = ref.run(slow_reference, {"k": 1})
+    assert len(CALLS) == 1 and torch.equal(first["value"], again["value"]) and again["k"] == 1
+    ref.run(slow_reference, {"k": 2})  # another case: another entry
+    assert len(CALLS) == 2 and len(list((tmp_path / "cache").glob("*.pt"))) == 2
+    ref.run(fast_reference, {"k": 1})
+    ref.run(fast_reference, {"k": 1})
+    assert len(CALLS) == 4  # fast results are not worth a file
+    for entry in (tmp_path / "cache").glob("*.pt"):
+        entry.write_bytes(b"damaged")
+    assert ref.run(slow_reference, {"k": 1})["k"] == 1 and len(CALLS) == 5  # recomputed
+    uncached = ReferenceHandle("solutions")
+    uncached.run(slow_reference, {"k": 1})
+    assert len(CALLS) == 6
+
+
+def test_batch_uses_the_reference_cache_only_behind_bubblewrap():
+    from grader.batch.run import reference_cache
+    from grader.sandbox.launcher import bwrap_problem
+
+    assert reference_cache("in-process") is None and reference_cache("fallback") is None
+    cache = reference_cache("sandbox")
+    assert (cache is None) == bool(bwrap_problem())

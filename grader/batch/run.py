@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -244,13 +245,34 @@ def grade_main(argv: list[str] | None = None) -> int:
                     True, args.timeout, args.threads)
     else:
         grade(args.submission, out, only=only, pack_name=args.pack, handle=args.handle,
-              quiet=True, probe_timeout=args.timeout, threads=args.threads)
+              quiet=True, probe_timeout=args.timeout, threads=args.threads,
+              reference_cache=reference_cache(args.handle))
     timings = {"process_start_s": round(t_main - args.t0, 3),
                "imports_s": round(t_imported - t_main, 3),
                "grade_s": round(time.time() - t_imported, 3), "threads": args.threads,
                "graded_at": time.time()}
     (out / "timings.json").write_text(json.dumps(timings))
     return 0
+
+
+def reference_cache(handle: str) -> Path | None:
+    """Where this machine keeps slow reference results for the grader version: every
+    student faces the same reference run, computed once per worker machine. Only behind
+    bubblewrap (the workers get a private /tmp): student code that runs as the grader's user,
+    in the fallback or in process, could otherwise poison the next student's reference."""
+    from grader.sandbox.launcher import bwrap_problem
+
+    if handle != "sandbox" or bwrap_problem():
+        return None
+    base = Path(tempfile.gettempdir()) / f"kit-reference-cache-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = base.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None  # not ours alone (another user made it first): no cache
+    return base / grader_version()[:20]
 
 
 # -- on the client -----------------------------------------------------------------------------
