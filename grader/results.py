@@ -96,14 +96,7 @@ class GradeReport:
                    data.get("execution_time", 0.0), data.get("output", ""))
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_gradescope_dict(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write(Path(path), json.dumps(self.to_gradescope_dict(), indent=2) + "\n")
 
 
 def format_table(rows: list[ExerciseScore], title: str = "score") -> str:
@@ -121,3 +114,20 @@ def format_table(rows: list[ExerciseScore], title: str = "score") -> str:
 
 def _num(x: float) -> str:
     return f"{x:g}" if x == int(x) else f"{x:.2f}"
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` so that no reader, and no crash, ever sees part of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the grades from the other staff
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not land before the data
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

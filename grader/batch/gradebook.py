@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.batch.collect import Collection
-from grader.batch.store import Meta, atomic_write, grader_version
+from grader.batch.store import Meta, grader_version
 from grader.manifest import Pack
+from grader.results import atomic_write
 
 TOP_FAILED = 15
 BINS = ("0", "<50%", "50-79%", "80-99%", "100%")  # of an exercise's points
