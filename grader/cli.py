@@ -21,7 +21,8 @@ def _grade(args: argparse.Namespace) -> int:
 
     only = tuple(s for s in (args.only or "").split(",") if s)
     report = grade(args.submission, args.out, only=only, pack_name=args.pack,
-                   handle=args.handle, probe_timeout=args.timeout)
+                   handle=args.handle, probe_timeout=args.timeout,
+                   allow_unsandboxed=args.allow_unsandboxed)
     print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
     return 0
 
@@ -102,7 +103,7 @@ def _batch(args: argparse.Namespace) -> int:
     options = BatchOptions(only=tuple(s for s in (args.only or "").split(",") if s),
                            handle=args.handle, probe_timeout=args.timeout, jobs=args.jobs,
                            scheduler=args.scheduler, force=args.force, gpu=args.gpu,
-                           pack=args.pack)
+                           pack=args.pack, allow_unsandboxed=args.allow_unsandboxed)
     result = run_batch(args.submissions, args.out, options)
     errors = f", grader errors: {len(result.errors)}" if result.errors else ""
     print(f"graded {len(result.graded)}, skipped {len(result.skipped)} (already graded)"
@@ -122,6 +123,12 @@ def _gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _allow_unsandboxed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unsandboxed", action="store_true",
+                        help="grade even where no sandbox tier is available (macOS, old "
+                        "kernels): student code could then read the solutions")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="grading-report", help="report folder (default: %(default)s)")
     g.add_argument("--only", default=None, help="comma-separated exercise ids to grade")
     g.add_argument("--handle", default="sandbox", choices=("sandbox", "fallback", "in-process"),
-                   help="how student code runs: isolated workers (default), rlimited "
-                   "subprocesses, or in this process (trusted code only)")
+                   help="how student code runs: the best sandbox tier here (default), the "
+                   "tiers without namespaces (fallback), or in this process (trusted code only)")
+    _allow_unsandboxed(g)
     g.add_argument("--timeout", type=float, default=None,
                    help="wall-clock seconds one probe call may take (default 20)")
     g.set_defaults(func=_grade)
@@ -188,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how student code runs (default: %(default)s)")
     b.add_argument("--timeout", type=float, default=20.0,
                    help="wall-clock seconds one probe call may take (default: %(default)s)")
+    _allow_unsandboxed(b)
     b.add_argument("--gpu", action="store_true",
                    help="send every submission to a worker started with --resources GPU=1")
     b.set_defaults(func=_batch)

@@ -19,24 +19,29 @@ import pytest
 from grader.manifest import Pack
 from grader.packs import load_pack
 from grader.results import GradeReport
+from grader.sandbox.launcher import protect
 from grader.submission import SubmissionError, open_submission
 
 GRADER_DIR = Path(__file__).resolve().parent
+REPO = GRADER_DIR.parent
 
 
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
           only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
           quiet: bool = False, probe_timeout: float | None = None,
-          threads: int | None = None, reference_cache: str | Path | None = None
-          ) -> GradeReport:
+          threads: int | None = None, reference_cache: str | Path | None = None,
+          allow_unsandboxed: bool = False) -> GradeReport:
     pack = load_pack(pack_name)
     for ex_id in only:  # a typo is a usage error, reported before any student code runs
         try:
             pack.exercise(ex_id)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
+    if handle in ("sandbox", "fallback"):
+        check_isolation(submission, handle, allow_unsandboxed)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    protect(out)  # a worker running as another uid cannot even list the report folder
     try:
         with open_submission(submission, pack.modules) as package_dir:
             return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout,
@@ -47,6 +52,19 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
             print(f"could not open the submission: {exc}")
         return run_graders(pack, out, out, only, f"unavailable:{exc}", quiet, probe_timeout,
                            threads)
+
+
+def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool) -> None:
+    """Refuse untrusted code where no sandbox tier can hold it (SandboxUnavailable).
+
+    The kit's own stubs and solutions are not untrusted: ``make grade`` works on any machine.
+    """
+    from grader.sandbox.tiers import SandboxUnavailable, detect
+
+    tier = detect(handle == "fallback")
+    ours = Path(submission).resolve() in (REPO / "exercises", REPO / "solutions")
+    if not tier.usable and not allow_unsandboxed and not ours:
+        raise SandboxUnavailable(tier)
 
 
 def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...], handle: str,

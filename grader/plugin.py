@@ -49,9 +49,7 @@ settings.register_profile(
 _EXCEPTION_GROUPS = tuple(t for t in (getattr(builtins, "BaseExceptionGroup", None),) if t)
 STATE = pytest.StashKey["KitState"]()
 PREVIOUS_PROFILE = pytest.StashKey[str]()
-HANDLE_WORDS = {"sandbox": "in isolated sandbox workers (bubblewrap)",
-                "rlimit-fallback": "in rlimited subprocesses WITHOUT isolation",
-                "in-process": "inside the grader process (trusted code only)",
+HANDLE_WORDS = {"in-process": "inside the grader process (trusted code only)",
                 "unavailable": "not at all"}
 SELF_CHECK_NOTE = ("This is the self-check: public tests only. Hidden checks with more cases "
                    "run at grading.")
@@ -193,7 +191,9 @@ def student(request: pytest.FixtureRequest):
         yield handle
     finally:
         handle.__exit__(None, None, None)
-        state.notes.append(f"Student code ran: {HANDLE_WORDS.get(handle.kind, handle.kind)}.")
+        tier = getattr(handle, "tier", None)  # the sandbox names what was in force
+        state.notes.insert(0, tier.describe() if tier else
+                           f"Student code ran: {HANDLE_WORDS.get(handle.kind, handle.kind)}.")
         state.notes.extend(getattr(handle, "notes", []))
 
 

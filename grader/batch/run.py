@@ -64,6 +64,7 @@ class BatchOptions:
     submission_timeout: float = SUBMISSION_TIMEOUT_S
     pack: str = "day02"
     quiet: bool = False
+    allow_unsandboxed: bool = False  # grade where no sandbox tier is available (told loudly)
 
     def settings(self) -> dict[str, Any]:
         """What, besides content and grader, changes a score: part of the resume key."""
@@ -160,6 +161,8 @@ def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], pr
             "--pack", options["pack"], "--parent", str(os.getpid()), "--t0", repr(time.time())]
     if options["only"]:
         argv += ["--only", ",".join(options["only"])]
+    if options.get("allow_unsandboxed"):
+        argv += ["--allow-unsandboxed"]
     if problem:
         argv += ["--unavailable", problem]
     # the same grade on every worker: no pytest/hypothesis knobs from the worker's shell
@@ -226,6 +229,7 @@ def grade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pack", default="day02")
     parser.add_argument("--unavailable", default="")
+    parser.add_argument("--allow-unsandboxed", action="store_true")
     parser.add_argument("--parent", type=int, default=0)
     parser.add_argument("--t0", type=float, default=t_main)
     args = parser.parse_args(argv)
@@ -246,7 +250,8 @@ def grade_main(argv: list[str] | None = None) -> int:
     else:
         grade(args.submission, out, only=only, pack_name=args.pack, handle=args.handle,
               quiet=True, probe_timeout=args.timeout, threads=args.threads,
-              reference_cache=reference_cache(args.handle))
+              reference_cache=reference_cache(args.handle),
+              allow_unsandboxed=args.allow_unsandboxed)
     timings = {"process_start_s": round(t_main - args.t0, 3),
                "imports_s": round(t_imported - t_main, 3),
                "grade_s": round(time.time() - t_imported, 3), "threads": args.threads,
@@ -257,12 +262,15 @@ def grade_main(argv: list[str] | None = None) -> int:
 
 def reference_cache(handle: str) -> Path | None:
     """Where this machine keeps slow reference results for the grader version: every
-    student faces the same reference run, computed once per worker machine. Only behind
-    bubblewrap (the workers get a private /tmp): student code that runs as the grader's user,
-    in the fallback or in process, could otherwise poison the next student's reference."""
-    from grader.sandbox.launcher import bwrap_problem
+    student faces the same reference run, computed once per worker machine. Only where the
+    sandbox confines the workers' files (bubblewrap's private /tmp, or Landlock's write
+    allowlist): student code that can write where the grader can, unsandboxed or in process,
+    could otherwise poison the next student's reference."""
+    from grader.sandbox.tiers import detect
 
-    if handle != "sandbox" or bwrap_problem():
+    tier = detect(handle == "fallback")
+    if handle not in ("sandbox", "fallback") or not (tier.namespaces
+                                                      or "landlock" in tier.pieces):
         return None
     base = Path(tempfile.gettempdir()) / f"kit-reference-cache-{os.getuid()}"
     try:
@@ -330,6 +338,7 @@ def grade_students(students: list[Student], out: Path, options: BatchOptions,
     bar = _progress(already + len(students), already, options.quiet)
     task_options = {"handle": options.handle, "probe_timeout": options.probe_timeout,
                     "only": list(options.only), "pack": options.pack,
+                    "allow_unsandboxed": options.allow_unsandboxed,
                     "submission_timeout": options.submission_timeout}
     resources = {"GPU": 1} if options.gpu else None
     try:
@@ -386,6 +395,11 @@ def run_batch(source: str | Path, out: str | Path,
             pack.exercise(ex_id)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
+    if options.handle in ("sandbox", "fallback") and not options.scheduler:
+        from grader.sandbox.tiers import SandboxUnavailable, detect
+
+        if not detect(options.handle == "fallback").usable and not options.allow_unsandboxed:
+            raise SandboxUnavailable(detect(options.handle == "fallback"))
     started = time.monotonic()
     out = Path(out).resolve()
     found: Collection = collect(source)

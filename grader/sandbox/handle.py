@@ -12,7 +12,6 @@ after three in one exercise, the rest of the exercise does.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
@@ -24,17 +23,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from grader.probes import ProbeFailure, ProbeFn, sanitize
-from grader.sandbox import protocol
-from grader.sandbox.launcher import Limits, Plan, build_kit, plan
+from grader.sandbox import memory, paths, tiers
+from grader.sandbox.launcher import GRADER_DIR, Limits, Plan, build_kit, kill_uid, plan, protect
+from grader.sandbox.worker import protocol, wire
 
 FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash",
               "invalid_result"}
 STICKY_KINDS = {"timeout", "crash"}  # failures that cost real time: do not repeat them
 MAX_STICKY_PER_EXERCISE = 3
-# the worker's words for an import that hung (grader.handle.import_submission_module)
+# the worker's words for an import that hung (worker/guard.py, import_submission_module)
 _HUNG_IMPORT = re.compile(r"importing your module (\w+)\.py did not finish")
 STARTUP_TIMEOUT_S = 120.0
 MAX_SOURCE_BYTES = 2 << 20
@@ -60,7 +58,7 @@ def stage_submission(src: Path, dest: Path) -> list[str]:
 def decode(data: bytes) -> Any:
     """A reply from the sandbox as trusted plain data, or ProbeFailure. Runs no sandbox code."""
     try:
-        reply = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        reply = wire.loads(data)
     except Exception:
         raise ProbeFailure("invalid_result", "your code returned something that is not plain "
                            "data (tensors, numbers, strings, lists, tuples, dicts)") from None
@@ -75,7 +73,7 @@ def decode(data: bytes) -> Any:
 
 
 class SandboxHandle:
-    """Runs probes in a bubblewrap sandbox (or, loudly, in rlimited subprocesses)."""
+    """Runs probes in the best sandbox tier this machine has (tiers.py names it)."""
 
     def __init__(self, package_dir: str | Path, pack_name: str = "day02",
                  limits: Limits | None = None, threads: int | None = None,
@@ -85,10 +83,12 @@ class SandboxHandle:
         self.limits = limits or Limits()
         if timeout_s:
             self.limits.probe_timeout = timeout_s
-        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.threads = threads or memory.worker_threads(max(1, min(4, os.cpu_count() or 1)))
         self.force_fallback = force_fallback
+        self.tier = tiers.detect(force_fallback)
         self.notes: list[str] = []
         self.kind = "sandbox"
+        self._oom_kills = memory.oom_kills()
         self._proc: subprocess.Popen | None = None
         self._fds: tuple[int, int] | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -111,6 +111,8 @@ class SandboxHandle:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         self.package_dir = root / "submission"
         self.notes += stage_submission(self.source_dir, self.package_dir)
+        if memory.too_small():
+            self.notes.append(memory.too_small())
         self.scratch = root / "scratch"
         self.scratch.mkdir(mode=0o777)
         os.chmod(self.scratch, 0o777)
@@ -120,11 +122,14 @@ class SandboxHandle:
     def _start(self) -> None:
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        if "uid" in self.tier.pieces:  # the worker's uid is an "other": keep secrets from it
+            protect(*paths.hidden_dirs([Path("/")]), GRADER_DIR / "packs")
         how: Plan = plan(self.kit, self.package_dir, self.scratch, req_r, rep_w, self.limits,
-                         self.threads, self.force_fallback)
-        if how.warning and how.warning not in self.notes:
-            self.notes.append(how.warning)
-        self.kind = "sandbox" if how.isolated else "rlimit-fallback"
+                         self.tier, self.threads)
+        for note in (how.warning, *self.tier.gaps()):
+            if note and note not in self.notes:
+                self.notes.append(note)
+        self.kind = "sandbox" if how.isolated else "unsandboxed"
         log = open(self.scratch / "supervisor.log", "ab")
         self._proc = subprocess.Popen(
             how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL, stdout=log,
@@ -142,7 +147,14 @@ class SandboxHandle:
             self._stop()
             raise RuntimeError(f"the grading sandbox did not start ({exc}): {tail}") from None
 
+    def _uid(self) -> int | None:
+        """The uid the workers run as, in the tiers that give them one of their own."""
+        if self._proc is None or self.tier.namespaces or "uid" not in self.tier.pieces:
+            return None
+        return paths.UID_BASE + self._proc.pid
+
     def _stop(self) -> None:
+        uid = self._uid()
         if self._fds:
             for fd in self._fds:
                 try:
@@ -157,6 +169,8 @@ class SandboxHandle:
                 pass
             self._proc.wait()
             self._proc = None
+        if uid is not None:  # whatever the student started, even if it escaped the supervisor
+            kill_uid(uid)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fds:
@@ -202,11 +216,14 @@ class SandboxHandle:
             if self._begun != exercise:
                 decode(self._request({"op": "begin", "exercise": exercise}, 30.0))
                 self._begun = exercise
+                if (uid := self._uid()) is not None:  # the last exercise's leftovers
+                    kill_uid(uid)
             request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
                        "uses": list(getattr(probe, "uses", ())), "case": case,
                        "timeout": timeout}
             return decode(self._request(request, timeout + 30.0))
         except ProbeFailure as failure:
+            failure = self._explain_oom(failure)
             hung = _HUNG_IMPORT.match(failure.message)
             if failure.kind == "timeout" and hung:
                 self._hung_imports[hung.group(1)] = failure
@@ -215,4 +232,13 @@ class SandboxHandle:
                 self._sticky_count.setdefault(exercise, []).append(failure)
                 if failure.kind == "crash":
                     self._begun = None
-            raise
+            raise failure from None
+
+    def _explain_oom(self, failure: ProbeFailure) -> ProbeFailure:
+        """A worker killed by the kernel's OOM killer (the container's limit, not an rlimit)."""
+        kills = memory.oom_kills()
+        if failure.kind != "crash" or kills <= self._oom_kills:
+            return failure
+        self._oom_kills = kills
+        return ProbeFailure("crash", f"your code ran out of memory (limit "
+                            f"{memory.describe(memory.container_limit())}) and was stopped")

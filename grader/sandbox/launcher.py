@@ -1,15 +1,16 @@
-"""Starting a sandbox: the bubblewrap command line, or the loudly-announced rlimit fallback.
+"""Starting a sandbox: the bubblewrap command line, or a confined supervisor without namespaces.
 
-What the worker sees (read-only unless noted): the Python installation and the virtual
-environment, /usr, a kit folder holding only the public grader files and the probes, the
-submission at /submission, /scratch (writable, for its logs) and a private /tmp. Not the
-solutions, not the hidden graders, not the report folder, no network, no other processes.
+What a worker sees (read-only unless noted): the Python installation and the virtual
+environment, system libraries, a kit folder holding only the worker package, the probe API and
+the pack's probes, the submission, and its scratch folder (writable). Not the solutions, not the
+hidden graders, not the report folder, no network. Under bubblewrap that is a new mount and PID
+namespace; without namespaces (tiers.py) each child drops to a uid of its own and confines
+itself with Landlock and seccomp (worker/confine.py) before it imports the submission.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -18,12 +19,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.sandbox import paths
+from grader.sandbox.tiers import Tier
+
 GRADER_DIR = Path(__file__).resolve().parents[1]
-UNPRIVILEGED = 65534  # "nobody": as root, the worker drops to it
-# The public grader files a worker needs (no solutions, no hidden graders); probes come extra.
-KIT_FILES = ("__init__.py", "probes.py", "handle.py", "manifest.py", "packs/__init__.py",
-             "sandbox/__init__.py", "sandbox/protocol.py", "sandbox/supervisor.py")
-HIDDEN_PACKAGES = ("solutions", "grader")  # masked where an install put them in site-packages
+UNPRIVILEGED = 65534  # "nobody": as root under bubblewrap, the worker drops to it
+# The untrusted side, exactly (grader/sandbox/worker/__init__.py): the worker package and the
+# probe API; each pack adds its manifest and probes. No solutions, no hidden graders.
+KIT_FILES = ("__init__.py", "probes.py", "manifest.py", "packs/__init__.py",
+             "sandbox/__init__.py")
+WORKER_PACKAGE = "sandbox/worker"
 
 
 @dataclass
@@ -61,6 +66,8 @@ def build_kit(dest: Path, pack_name: str) -> Path:
         target = dest / "grader" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(GRADER_DIR / rel, target)
+    shutil.copytree(GRADER_DIR / WORKER_PACKAGE, dest / "grader" / WORKER_PACKAGE,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     probes = GRADER_DIR / "packs" / pack_name / "probes"
     shutil.copytree(probes, dest / "grader" / "packs" / pack_name / "probes",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -83,29 +90,6 @@ def bwrap_problem() -> str:
     if done.returncode != 0:
         return f"bwrap could not start: {done.stderr.decode(errors='replace').strip()[:200]}"
     return ""
-
-
-def _python_roots() -> list[Path]:
-    """Folders the interpreter and its packages live in (real paths, no duplicates)."""
-    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(sys.executable).resolve().parents[1]}
-    for entry in sys.path:
-        path = Path(entry).resolve() if entry else None
-        if path and path.is_dir() and "site-packages" in path.parts:
-            roots.add(path)
-    roots = sorted(roots, key=lambda p: len(p.parts))
-    return [r for i, r in enumerate(roots) if not any(r.is_relative_to(o) for o in roots[:i])]
-
-
-def _hidden_dirs(mounted: list[Path]) -> list[Path]:
-    hidden = []
-    for name in HIDDEN_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        for loc in (spec.submodule_search_locations or []) if spec else []:
-            loc = Path(loc).resolve()
-            if any(loc.is_relative_to(m) for m in mounted):
-                hidden.append(loc)
-    return hidden
 
 
 def _dirs_for(path: Path, made: set[Path]) -> list[str]:
@@ -132,22 +116,40 @@ def sandbox_env(threads: int) -> dict[str, str]:
 
 
 def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
-         limits: Limits, threads: int = 1, force_fallback: bool = False) -> Plan:
+         limits: Limits, tier: Tier, threads: int = 1) -> Plan:
     def worker(kit: Path | str, submission: Path | str, scratch: Path | str) -> list[str]:
-        return [sys.executable, "-I", f"{kit}/grader/sandbox/supervisor.py", "--kit", str(kit),
-                "--submission", str(submission), "--scratch", str(scratch),
+        return [sys.executable, "-I", f"{kit}/grader/{WORKER_PACKAGE}/supervisor.py",
+                "--kit", str(kit), "--submission", str(submission), "--scratch", str(scratch),
                 "--req-fd", str(req_fd), "--rep-fd", str(rep_fd),
                 "--limits", json.dumps(limits.as_dict())]
 
     env = sandbox_env(threads)
-    problem = "fallback forced" if force_fallback else bwrap_problem()
-    if problem:
-        argv = worker(kit, submission, scratch)
-        warning = (f"WARNING: {problem}; student code ran in rlimited subprocesses WITHOUT "
-                   "filesystem, network or process isolation. Install bubblewrap "
-                   "(apt-get install bubblewrap) to grade untrusted code.")
-        return Plan(argv, False, warning, env)
+    if not tier.namespaces:
+        return _confined(worker(kit, submission, scratch), kit, submission, scratch, tier, env)
+    return _bubblewrap(worker("/kit", "/submission", "/scratch"), kit, submission, scratch, env)
 
+
+def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier: Tier,
+              env: dict[str, str]) -> Plan:
+    """No namespaces: the supervisor runs as we do; its children confine themselves."""
+    home = scratch / "home"
+    home.mkdir(mode=0o777, exist_ok=True)
+    os.chmod(home, 0o777)
+    env.update(HOME=str(home), TMPDIR=str(home), USER="student", LOGNAME="student")
+    spec = {"uid_base": paths.UID_BASE if "uid" in tier.pieces else None,
+            "landlock": "landlock" in tier.pieces, "seccomp": "seccomp" in tier.pieces,
+            "read": paths.readable([kit, submission]) + gpu_devices()
+            + (["/proc/driver/nvidia"] if gpu_devices() else []),
+            "write": [str(scratch), os.devnull] + gpu_devices()}
+    warning = "" if tier.usable else (
+        "WARNING: student code ran WITHOUT isolation (--allow-unsandboxed): it could read the "
+        "solutions and change the grader. Install bubblewrap, or use Linux >= 5.13 with "
+        "Landlock, to grade untrusted code.")
+    return Plan(argv + ["--confine", json.dumps(spec)], tier.usable, warning, env)
+
+
+def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
+                env: dict[str, str]) -> Plan:
     made: set[Path] = {Path("/")}
     argv = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -168,10 +170,10 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
     if gpu_devices():
         argv += ["--ro-bind-try", "/sys", "/sys"]
         made.add(Path("/sys"))
-    roots = [r for r in _python_roots() if not r.is_relative_to("/usr")]
+    roots = [r for r in paths.python_roots() if not r.is_relative_to("/usr")]
     for root in roots:
         argv += _dirs_for(root, made) + ["--ro-bind", str(root), str(root)]
-    for hidden in _hidden_dirs(roots + [Path("/usr")]):
+    for hidden in paths.hidden_dirs(roots + [Path("/usr")]):
         argv += ["--tmpfs", str(hidden)]
     argv += ["--ro-bind", str(kit), "/kit", "--ro-bind", str(submission), "/submission",
              "--bind", str(scratch), "/scratch"]
@@ -182,5 +184,31 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
     else:
         argv[1:1] = ["--unshare-user", "--cap-drop", "ALL"]
         argv += ["--"]
-    argv += worker("/kit", "/submission", "/scratch") + ["--pid-namespace"]
-    return Plan(argv, True, "", env)
+    return Plan(argv + worker + ["--pid-namespace"], True, "", env)
+
+
+def kill_uid(uid: int) -> None:
+    """Kill every process of ``uid`` (root only): kill(-1) as that uid reaches all of them."""
+    if os.getuid() != 0:
+        return
+    for _ in range(2):  # a second round for what was being forked during the first
+        subprocess.run(["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true"], user=uid,
+                       group=uid, extra_groups=[], env={"PATH": "/usr/bin:/bin"},
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False, timeout=30)
+
+
+def protect(*secrets: Path) -> None:
+    """As root, take "other" permissions off secret folders: the worker's uid is an "other".
+
+    Landlock already denies them; the mode bits hold even where Landlock is missing.
+    """
+    if os.getuid() != 0:
+        return
+    for path in secrets:
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o007:
+                os.chmod(path, mode & ~0o007)
+        except OSError:
+            pass

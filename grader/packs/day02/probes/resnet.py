@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.handle import describe_exception
 from grader.packs.day02.probes.roles import (
     NORMS,
     assign_by_role,
@@ -37,6 +36,7 @@ from grader.packs.day02.probes.roles import (
     zero_biases,
 )
 from grader.probes import ProbeFailure, one_thread, probe
+from grader.sandbox.worker.guard import describe_exception
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 

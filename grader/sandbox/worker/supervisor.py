@@ -1,7 +1,12 @@
-"""Runs INSIDE the sandbox: imports torch once, then forks one rlimited child per exercise.
+"""Runs INSIDE the sandbox: imports torch once, then forks one confined child per exercise.
 
     python -I supervisor.py --kit /kit --submission /submission --scratch /scratch \
-        --req-fd 3 --rep-fd 4 [--pid-namespace] [--limits JSON]
+        --req-fd 3 --rep-fd 4 [--pid-namespace] [--limits JSON] [--confine JSON]
+
+Under bubblewrap (``--pid-namespace``) the namespaces are the wall and children get rlimits.
+Without namespaces (``--confine``: a container, a laptop) each child confines itself before it
+imports the submission (confine.py: uid, Landlock, seccomp, rlimits), and the supervisor is
+their subreaper, so nothing a child starts outlives its exercise.
 
 Requests (pickled, from the trusted grader): {"op": "begin", "exercise": id},
 {"op": "probe", "probe": "pkg.module:name", "module": "blocks", "case": {...}, "timeout": s},
@@ -15,11 +20,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import importlib
-import io
 import json
 import os
 import pickle
-import resource
 import signal
 import sys
 import time
@@ -46,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rep-fd", type=int, required=True)
     p.add_argument("--pid-namespace", action="store_true")
     p.add_argument("--limits", default="{}")
+    p.add_argument("--confine", default=None, help="confine.Spec as JSON (no namespaces)")
     return p.parse_args()
 
 
@@ -58,11 +62,9 @@ def non_dumpable() -> None:
 
 
 def encode(payload: dict) -> bytes:
-    import torch
+    from grader.sandbox.worker import wire
 
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return buf.getvalue()
+    return wire.dumps(payload)
 
 
 def fail(kind: str, message: str) -> bytes:
@@ -70,24 +72,6 @@ def fail(kind: str, message: str) -> bytes:
 
 
 # -- the child: student code runs here ------------------------------------------------------------
-def apply_limits(limits: dict) -> None:
-    def cap(which: int, value: int) -> None:
-        soft, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
-
-    if limits.get("gpu"):
-        # CUDA reserves the device's memory in the address space: cap the heap instead
-        cap(resource.RLIMIT_DATA, int(limits.get("address_space", 6 << 30)))
-    else:
-        cap(resource.RLIMIT_AS, int(limits.get("address_space", 6 << 30)))
-    cap(resource.RLIMIT_CPU, int(limits.get("cpu_seconds", 300)))
-    cap(resource.RLIMIT_FSIZE, int(limits.get("file_size", 16 << 20)))
-    cap(resource.RLIMIT_CORE, 0)
-    if os.getuid() != 0:  # root ignores RLIMIT_NPROC; inside the sandbox we are never root
-        cap(resource.RLIMIT_NPROC, int(limits.get("processes", 512)))
-
-
 def resolve_probe(name: str):
     module_name, _, qualname = name.partition(":")
     obj = importlib.import_module(module_name)
@@ -99,13 +83,28 @@ def resolve_probe(name: str):
 def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str) -> None:
     from pathlib import Path
 
-    from grader.handle import guarded_call, import_submission_module, install_submission_package
     from grader.probes import ProbeFailure, sanitize
-    from grader.sandbox import protocol
+    from grader.sandbox.worker import confine, protocol
+    from grader.sandbox.worker.guard import (
+        guarded_call,
+        import_submission_module,
+        install_submission_package,
+    )
 
     os.setpgid(0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it: over the cap, die
-    apply_limits(json.loads(args.limits))
+    limits = json.loads(args.limits)
+    try:
+        if args.confine:
+            confine.apply(args.spec, limits)
+        else:  # bubblewrap: the namespaces are the wall, and we are already unprivileged
+            confine.oom_victim()
+            confine.set_rlimits(limits, dropping_uid=False)
+    except confine.ConfinementError as exc:  # run no student code unconfined
+        request = pickle.loads(protocol.receive(req_fd))
+        protocol.send(rep_fd, fail("crash", f"the sandbox could not confine the worker: {exc}"),
+                      request["seq"])
+        os._exit(1)
     log = os.open(os.path.join(args.scratch, f"{exercise}.log"),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -173,6 +172,44 @@ def describe_status(status: int) -> str:
         sig = os.WTERMSIG(status)
         return SIGNAL_WORDS.get(sig, f"signal {sig}")
     return f"it exited with status {os.WEXITSTATUS(status)}"
+
+
+def confine_spec(args: argparse.Namespace):
+    """The children's confinement; its uid is derived from our pid (unique while we live)."""
+    from grader.sandbox.worker import confine
+
+    spec = confine.Spec.from_json(args.confine)
+    if spec.uid_base is not None:  # the launcher cannot know our pid in advance
+        spec.uid = spec.uid_base + os.getpid()
+    return spec
+
+
+def reap_descendants() -> None:
+    """Kill every process left under us: as their subreaper we inherit orphans and daemons."""
+    me = str(os.getpid())
+    for _ in range(100):  # a fork bomb refills; each round kills what exists
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1].decode() == me and fields[0] != b"Z":
+                found.append(int(entry))
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        if not found:
+            return
+        time.sleep(0.01)
 
 
 def kill_strays() -> None:
@@ -247,9 +284,17 @@ def main() -> None:
     args = parse_args()
     sys.path.append(args.kit)  # after the standard library and site-packages: nothing shadows
     non_dumpable()
+    if args.confine:  # orphans of our children come to us, not to init: reap_descendants
+        from grader.sandbox.worker import confine
+
+        args.spec = confine_spec(args)
+        confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+        confine.oom_victim(500)  # after student code, before the grader
+        if args.spec.seccomp:
+            import pyseccomp  # noqa: F401  (finds libseccomp via a subprocess: not in a child)
     import torch  # noqa: F401  (once, before any fork: children start warm)
 
-    from grader.sandbox import protocol
+    from grader.sandbox.worker import protocol
 
     preload_probes(args.kit)
     warm_up()
@@ -272,6 +317,8 @@ def main() -> None:
                 child = None
             if args.pid_namespace:
                 kill_strays()
+            elif args.confine:
+                reap_descendants()
             exercise = request["exercise"]
             protocol.send(rep, encode({"status": "ok", "result": "begun"}))
             continue
@@ -288,11 +335,15 @@ def main() -> None:
         except protocol.ChannelTimeout:
             child.kill()
             child = None
+            if args.confine:
+                reap_descendants()
             reply = fail("timeout", f"your code did not finish within {request['timeout']:g} s "
                          f"(stopped after {time.monotonic() - started:.0f} s)")
         except protocol.ChannelClosed as exc:
             how = child.kill()
             child = None
+            if args.confine:
+                reap_descendants()
             if "exceeds" in str(exc):
                 reply = fail("invalid_result", "your result was too large to send back")
             else:
@@ -301,6 +352,8 @@ def main() -> None:
         protocol.send(rep, reply)
     if child:
         child.kill()
+    if args.confine:
+        reap_descendants()
 
 
 if __name__ == "__main__":
