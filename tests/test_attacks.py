@@ -4,7 +4,9 @@ Each attack is the reference solutions plus hostile code in ``conv.py`` (usually
 ``conv_output_size`` that attacks when called). It is graded in the sandbox on the attacked
 exercise and one control exercise from another module; we assert: 0 on the attacked
 exercise, full marks on the control, the grader alive, the report intact, no process of the
-submission left, and the solutions and grader files unchanged.
+submission left, and the solutions and grader files unchanged. Every attack runs in every tier
+(tests/sandbox_tiers.py): behind bubblewrap, and without namespaces (uid + Landlock + seccomp),
+here and, through tests/test_container.py, inside the Docker-like harness.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import pytest
 
 from grader.grade import grade
 from grader.probes import ProbeFailure, probe
-from grader.sandbox.launcher import UNPRIVILEGED, bwrap_problem
+from grader.sandbox.launcher import UNPRIVILEGED
+from grader.sandbox.paths import UID_BASE
 from tests.corpus import REPO, SOLUTIONS
-
-pytestmark = pytest.mark.skipif(bool(bwrap_problem()), reason=f"no sandbox: {bwrap_problem()}")
+from tests.sandbox_tiers import TIERS, use_tier
 
 SECRET = "grader-secret-7f3a"  # set in the grader's environment; must never reach a report
 
@@ -36,7 +38,8 @@ class Attack:
     attacked: str = "conv_output_size"
     control: str = os.environ.get("KIT_ATTACK_CONTROL", "receptive_field")
     extra_files: tuple[tuple[str, str], ...] = ()
-    expect_in_feedback: str = ""  # a word the attacked exercise's feedback must contain
+    # a word the attacked exercise's feedback must contain (any one of several)
+    expect_in_feedback: str | tuple[str, ...] = ""
 
 
 def redefine(body: str) -> str:
@@ -54,7 +57,7 @@ ATTACKS = [
         ns = {{}}
         exec(open({str(SOLUTIONS / 'conv.py')!r}).read(), ns)
         return ns["conv_output_size"](size, kernel_size, stride, padding, dilation)
-        """), expect_in_feedback="FileNotFoundError"),
+        """), expect_in_feedback=("FileNotFoundError", "PermissionError")),
     Attack("patches_comparisons", textwrap.dedent("""
         import math, torch, torch.testing, numpy.testing
         torch.allclose = lambda *a, **k: True
@@ -180,9 +183,12 @@ def sandbox_processes() -> list[str]:
         except OSError:
             continue
         uid = int(status.split("Uid:")[1].split()[0])
+        state = status.split("State:")[1].split()[0]
+        if state == "Z":
+            continue  # a zombie is dead; its parent reaps it
         if "kit-sandbox-" in cmd or "supervisor.py" in cmd or (
-                os.getuid() == 0 and uid == UNPRIVILEGED):
-            found.append(f"{entry.name}: {cmd[:120]}")
+                os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)):
+            found.append(f"{entry.name} (uid {uid}, {state}): {cmd[:120]}")
     return found
 
 
@@ -193,8 +199,14 @@ def leftovers(deadline_s: float = 5.0) -> list[str]:
     return found
 
 
+@pytest.fixture(params=list(TIERS))
+def tier(request, monkeypatch):
+    return use_tier(request.param, monkeypatch)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
-def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tmp_path, monkeypatch):
+def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tier, tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_GRADER_SECRET", SECRET)
     submission = tmp_path / "submission"
     submission.mkdir()
@@ -219,7 +231,10 @@ def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tmp_path, monkeyp
                for t in saved["tests"])
     if attack.expect_in_feedback:
         feedback = " ".join(t.output for t in report.tests if t.exercise == attack.attacked)
-        assert attack.expect_in_feedback.lower() in feedback.lower(), feedback
+        words = attack.expect_in_feedback
+        words = (words,) if isinstance(words, str) else words
+        assert any(w.lower() in feedback.lower() for w in words), feedback
+    assert tier.describe() in report.output  # the report names the tier that ran
     assert SECRET not in (tmp_path / "report" / "results.json").read_text()
     assert snapshot() == before, "an attack changed the solutions or the grader"
     assert not (REPO / "results.json").exists()
@@ -228,7 +243,7 @@ def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tmp_path, monkeyp
     assert leftovers() == [], "processes of the submission outlived grading"
 
 
-def test_shadowing_torch_changes_nothing(tmp_path):
+def test_shadowing_torch_changes_nothing(tier, tmp_path):
     """A submission's own torch.py is never imported in place of torch: full marks."""
     submission = tmp_path / "submission"
     submission.mkdir()
@@ -240,7 +255,7 @@ def test_shadowing_torch_changes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("target", ["/etc/shadow", str(SOLUTIONS / "conv.py")])
-def test_symlinked_module_is_ignored(target, tmp_path):
+def test_symlinked_module_is_ignored(target, tier, tmp_path):
     """A module that is a symlink (to /etc/shadow or to a solution) is never read."""
     submission = tmp_path / "submission"
     submission.mkdir()
@@ -256,7 +271,7 @@ def test_symlinked_module_is_ignored(target, tmp_path):
     assert "symbolic link" in report.output
 
 
-def test_a_hanging_import_is_paid_for_once_per_module(tmp_path, monkeypatch):
+def test_a_hanging_import_is_paid_for_once_per_module(tier, tmp_path, monkeypatch):
     """blocks.py sleeps forever at import: the first probe says so in words that name the
     module; every later probe of blocks, in any exercise, fails at once without asking the
     sandbox again (otherwise each exercise would pay several timeouts)."""

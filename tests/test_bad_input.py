@@ -1,5 +1,6 @@
 """Bad input to `python -m grader grade`: each case gives a complete report whose affected
-properties carry a one-line reason, and costs only the exercises of the affected module."""
+properties carry a one-line reason, and costs only the exercises of the affected module.
+Every case runs in every sandbox tier (tests/sandbox_tiers.py), as the attack suite does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import pytest
 
 from grader.grade import grade
 from tests.corpus import REPO, SOLUTIONS
+from tests.sandbox_tiers import TIERS, use_tier
 
 ONLY = ("conv_output_size", "receptive_field")
+
+
+@pytest.fixture(autouse=True, params=list(TIERS))
+def tier(request, monkeypatch):
+    return use_tier(request.param, monkeypatch)
 
 
 def copy_solutions(dest: Path) -> Path:

@@ -95,11 +95,15 @@ def in_container() -> bool:
     return any(word in text for word in ("docker", "kubepods", "containerd", "lxc"))
 
 
-@functools.lru_cache(maxsize=4)
 def detect(force_fallback: bool = False) -> Tier:
+    """The best tier here (``force_fallback``: without namespaces); checked once per setting."""
+    return _detect(frozenset(disabled() | ({"namespaces"} if force_fallback else set())))
+
+
+@functools.lru_cache(maxsize=8)
+def _detect(off: frozenset[str]) -> Tier:
     from grader.sandbox.launcher import bwrap_problem
 
-    off = disabled() | ({"namespaces"} if force_fallback else set())
     problem = "left out (KIT_SANDBOX_DISABLE or --handle fallback)" if "namespaces" in off \
         else bwrap_problem()
     if not problem:
