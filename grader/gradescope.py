@@ -40,8 +40,10 @@ SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# bubblewrap isolates student code; without it the grader falls back, loudly, to rlimits
-apt-get install -y -qq python3 python3-venv python3-pip bubblewrap >/dev/null
+# Student code runs in the best sandbox tier the container allows (README, "Sandbox tiers"):
+# bubblewrap where namespaces work; in Gradescope's Docker container, an unprivileged uid +
+# Landlock + seccomp (libseccomp2) + rlimits. The grade's top-level output names the tier.
+apt-get install -y -qq python3 python3-venv python3-pip bubblewrap libseccomp2 >/dev/null
 python3 -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
 "$ROOT/venv/bin/python" -m pip install --quiet {torch_spec}
@@ -55,6 +57,8 @@ set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${KIT_PYTHON:-$ROOT/venv/bin/python}"
 cd "$(dirname "${BASH_SOURCE[0]}")"  # the bundled grader, not an installed copy
+# Secrets stay unreadable to the workers' uid, even where Landlock is missing
+chmod -R o-rwx . "$ROOT/results" 2>/dev/null || true
 exec "$PYTHON" -m grader.gradescope run --root "$ROOT"
 """
 

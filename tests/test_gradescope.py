@@ -35,11 +35,11 @@ def test_bundle_contents(bundle, tmp_path):
     for script in ("setup.sh", "run_autograder"):  # Gradescope runs them: executable
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
     for needed in ("grader/grade.py", "grader/packs/day02/graders/test_conv.py",
-                   "grader/packs/day02/probes/conv.py", "grader/sandbox/supervisor.py",
+                   "grader/packs/day02/probes/conv.py", "grader/sandbox/worker/supervisor.py",
                    "solutions/conv.py", "pyproject.toml", "README.md"):
         assert needed in infos, needed
     assert not any("__pycache__" in n or n.startswith(("tests/", "exercises/")) for n in infos)
-    assert "bubblewrap" in setup and "torch==" in setup
+    assert "bubblewrap" in setup and "libseccomp2" in setup and "torch==" in setup
     (tmp_path / "setup.sh").write_text(setup)
     assert subprocess.run(["bash", "-n", str(tmp_path / "setup.sh")]).returncode == 0
     again = subprocess.run([sys.executable, "-m", "grader", "gradescope", str(bundle)],

@@ -150,10 +150,16 @@ def test_reference_cache_keeps_slow_results_only(tmp_path):
     assert len(CALLS) == 6
 
 
-def test_batch_uses_the_reference_cache_only_behind_bubblewrap():
+def test_batch_uses_the_reference_cache_only_where_workers_cannot_write_it(monkeypatch):
+    """Behind bubblewrap (private /tmp) or Landlock (writes only to scratch): cached; where
+    student code could write the grader's /tmp (no isolation, in process): not."""
     from grader.batch.run import reference_cache
-    from grader.sandbox.launcher import bwrap_problem
+    from grader.sandbox.tiers import DISABLE_ENV, detect
 
-    assert reference_cache("in-process") is None and reference_cache("fallback") is None
-    cache = reference_cache("sandbox")
-    assert (cache is None) == bool(bwrap_problem())
+    assert reference_cache("in-process") is None
+    for handle in ("sandbox", "fallback"):
+        tier = detect(handle == "fallback")
+        confined = tier.namespaces or "landlock" in tier.pieces
+        assert (reference_cache(handle) is not None) == confined
+    monkeypatch.setenv(DISABLE_ENV, "namespaces,landlock")
+    assert reference_cache("sandbox") is None

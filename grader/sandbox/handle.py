@@ -99,6 +99,9 @@ class SandboxHandle:
         self._sticky_count: dict[str, list[ProbeFailure]] = {}
         # modules whose import hung: every later probe of them fails at once, in any exercise
         self._hung_imports: dict[str, ProbeFailure] = {}
+        # set when the container is too small for the sandbox itself: every probe fails fast
+        self._out_of_memory: ProbeFailure | None = None
+        self._supervisor_ooms = 0
         self.restarts = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -116,7 +119,11 @@ class SandboxHandle:
         self.scratch = root / "scratch"
         self.scratch.mkdir(mode=0o777)
         os.chmod(self.scratch, 0o777)
-        self._start()
+        try:
+            self._start()
+        except RuntimeError:
+            if not self._container_oom(after=1):  # too small a container: a report, no crash
+                raise
         return self
 
     def _start(self) -> None:
@@ -193,15 +200,41 @@ class SandboxHandle:
     def _request(self, message: dict, timeout: float) -> bytes:
         if self._proc is None:
             self.restarts += 1
-            self._start()
+            try:
+                self._start()
+            except RuntimeError:
+                if self._container_oom():
+                    raise self._out_of_memory from None
+                raise
         try:
             protocol.send(self._fds[0], pickle.dumps(message))
             return protocol.receive(self._fds[1], timeout=timeout)
         except (protocol.ChannelClosed, protocol.ChannelTimeout):
             self._stop()  # the supervisor died (killed by student code?): restart next time
+            if self._container_oom():
+                raise self._out_of_memory from None
             raise ProbeFailure("crash", "your code killed the grading worker") from None
 
+    def _container_oom(self, after: int = 2) -> bool:
+        """The sandbox's supervisor, not student code, was OOM-killed: after the second time
+        the container is too small to grade in, and every later probe says so at once."""
+        kills = memory.oom_kills()
+        if kills > self._oom_kills:
+            self._oom_kills = kills
+            self._supervisor_ooms += 1
+        if self._supervisor_ooms >= after and self._out_of_memory is None:
+            limit = memory.describe(memory.container_limit())
+            self._out_of_memory = ProbeFailure(
+                "crash", f"not graded: the grading container ran out of memory (limit {limit}; "
+                f"a grade needs about {memory.describe(memory.MIN_CONTAINER_BYTES)}). Not "
+                "your code's fault: ask your instructor to raise the autograder's memory")
+            self.notes.append(f"The grading container ran out of memory (limit {limit}); "
+                              "exercises graded after that were not graded.")
+        return self._out_of_memory is not None
+
     def run(self, probe: ProbeFn, case: dict) -> Any:
+        if self._out_of_memory is not None:
+            raise self._out_of_memory
         exercise = self._exercise
         if self._sticky_test and self._sticky_test[0] == self._test:
             raise self._sticky_test[1]
@@ -240,5 +273,11 @@ class SandboxHandle:
         if failure.kind != "crash" or kills <= self._oom_kills:
             return failure
         self._oom_kills = kills
-        return ProbeFailure("crash", f"your code ran out of memory (limit "
-                            f"{memory.describe(memory.container_limit())}) and was stopped")
+        limit = memory.describe(memory.container_limit())
+        if memory.too_small():  # correct code dies there too: say so, don't blame the student
+            return ProbeFailure("crash", f"ran out of memory in a container smaller than a grade "
+                                f"needs (limit {limit}, needs about "
+                                f"{memory.describe(memory.MIN_CONTAINER_BYTES)}): not "
+                                "necessarily your code's fault")
+        return ProbeFailure("crash", f"your code ran out of memory (limit {limit}) and was "
+                            "stopped")

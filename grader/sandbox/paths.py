@@ -30,15 +30,17 @@ def python_roots() -> list[Path]:
 
 
 def hidden_dirs(within: list[Path]) -> list[Path]:
-    """Installed copies of the solutions and the grader inside ``within``."""
-    hidden = []
+    """Every copy of the solutions and the grader inside ``within``: the one Python imports and
+    any installed one (a ``pip install .`` puts both into site-packages)."""
+    hidden: set[Path] = set()
     for name in HIDDEN_PACKAGES:
         spec = importlib.util.find_spec(name)
-        for loc in (spec.submodule_search_locations or []) if spec else []:
-            loc = Path(loc).resolve()
+        found = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+        found += [Path(e) / name for e in sys.path if e and (Path(e) / name).is_dir()]
+        for loc in (p.resolve() for p in found):
             if any(loc.is_relative_to(m) for m in within):
-                hidden.append(loc)
-    return hidden
+                hidden.add(loc)
+    return sorted(hidden)
 
 
 def _without(root: Path, hidden: list[Path]) -> list[Path]:

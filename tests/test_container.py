@@ -1,0 +1,142 @@
+"""The kit where courses grade: inside a Docker-like container (tests/dockerlike.py: root
+without namespaces, Docker's capabilities and seccomp rules) and in Gradescope's default box
+(768 MB, half a CPU). The attack and bad-input suites run again in there, in the tier without
+namespaces; the Gradescope bundle ends every grade with a complete results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox.memory import MIN_CONTAINER_BYTES
+from tests import dockerlike
+from tests.corpus import REPO, SOLUTIONS
+
+pytestmark = pytest.mark.slow
+PY = sys.executable
+MIN_BOX = f"{MIN_CONTAINER_BYTES >> 20}M"  # the smallest container a full grade fits in
+ONLY = "conv_output_size,receptive_field,basic_block"
+
+
+@pytest.fixture(autouse=True)
+def _harness():
+    dockerlike.require_dockerlike()
+
+
+def in_container(argv: list[str], timeout: float = 900, **options) -> dockerlike.Result:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KIT_"))}
+    return dockerlike.run(argv, env={**env, **options.pop("env", {})}, cwd=REPO,
+                          timeout=timeout, **options)
+
+
+def test_attack_and_bad_input_suites_hold_in_a_container():
+    """Every attack: no points, no trace (processes, files, secrets), tier named: all again,
+    in the container tier. KIT_REQUIRE_TIERS: the tier must run there, not be skipped."""
+    done = in_container([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                         "tests/test_attacks.py", "tests/test_bad_input.py"], timeout=1500,
+                        env={"KIT_TEST_TIERS": "container", "KIT_REQUIRE_TIERS": "container"})
+    tail = (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 0, tail
+    assert " passed" in tail and "skipped" not in tail and "failed" not in tail, tail
+
+
+@pytest.mark.parametrize("answer,why", [("eperm", "EPERM"), ("enosys", "no Landlock")])
+def test_old_profiles_and_kernels_degrade_to_the_next_tier(answer, why, tmp_path):
+    """Landlock's calls refused: the worker still drops its uid and loads seccomp, the secrets
+    stay unreadable by mode bits, and the report says exactly what was not in force."""
+    done = in_container([PY, "-m", "grader", "grade", "solutions", "--out", str(tmp_path),
+                         "--only", "conv_output_size"], landlock=answer, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["score"] == results["max_score"]
+    assert "Student code ran: unprivileged uid + seccomp + rlimits" in results["output"]
+    assert "Not in force: Landlock" in results["output"] and why in results["output"]
+
+
+# -- Gradescope's default box --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def autograder(tmp_path_factory) -> Path:
+    """The bundle, unpacked as Gradescope does into ROOT/source."""
+    root = tmp_path_factory.mktemp("gradescope") / "autograder"
+    bundle = root.parent / "autograder.zip"
+    subprocess.run([PY, "-m", "grader", "gradescope", str(bundle)], cwd=REPO, check=True,
+                   capture_output=True, timeout=120)
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(root / "source")
+    os.chmod(root.parent, 0o755)  # pytest's own tmp folders are 0700
+    return root
+
+
+MEMORY_BOMB = textwrap.dedent("""
+    def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+        hog = []
+        while True:  # under the 6 GB address-space rlimit: only the container's limit stops it
+            hog.append(bytearray(64 << 20))
+            for i in range(0, len(hog[-1]), 4096):
+                hog[-1][i] = 1
+    """)
+FORK_BOMB = textwrap.dedent("""
+    def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    """)
+
+
+def grade_in_box(autograder: Path, case: str, memory: str) -> tuple[dict, dict[str, float]]:
+    """run_autograder on the reference (+ a bomb in conv.py) in a box of ``memory``, half a
+    CPU: it must exit 0 with a complete results.json, whatever happened inside."""
+    submission = autograder / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    shutil.rmtree(autograder / "results", ignore_errors=True)
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        shutil.copy(src, submission / src.name)
+    if case != "correct":
+        with open(submission / "conv.py", "a") as f:
+            f.write(MEMORY_BOMB if case == "memory_bomb" else FORK_BOMB)
+    env = {"AUTOGRADER_ROOT": str(autograder), "KIT_PYTHON": PY, "KIT_AUTOGRADER_ONLY": ONLY}
+    done = in_container(["bash", str(autograder / "source" / "run_autograder")], env=env,
+                        timeout=900, memory=memory, cpus=0.5)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = json.loads((autograder / "results" / "results.json").read_text())
+    assert {t["tags"][0] for t in results["tests"]} == set(ONLY.split(","))  # complete
+    assert "Student code ran: unprivileged uid + Landlock + seccomp" in results["output"]
+    by_ex: dict[str, float] = {}
+    for t in results["tests"]:
+        by_ex[t["tags"][0]] = by_ex.get(t["tags"][0], 0) + t["score"]
+    return results, by_ex
+
+
+def test_gradescope_default_box_ends_with_a_complete_report(autograder):
+    """768 MB holds the grader and its sandbox only just: the report is still complete, and
+    says in one line that the container is below what a grade needs."""
+    results, _ = grade_in_box(autograder, "correct", "768M")
+    assert "Memory: this container has 768 MiB" in results["output"]
+
+
+@pytest.mark.parametrize("case", ["correct", "memory_bomb", "fork_bomb"])
+def test_smallest_box_grades_fairly(case, autograder):
+    """In the smallest container the README names, a correct grade is full marks, and a bomb
+    costs only its own exercise, with feedback that says what happened."""
+    results, by_ex = grade_in_box(autograder, case, MIN_BOX)
+    assert "Memory: this container" not in results["output"]
+    assert by_ex["receptive_field"] == 6 and by_ex["basic_block"] == 14
+    if case == "correct":
+        assert results["score"] == results["max_score"]
+        return
+    assert by_ex["conv_output_size"] == 0
+    feedback = " ".join(t["output"] for t in results["tests"]
+                        if t["tags"][0] == "conv_output_size").lower()
+    assert ("out of memory" if case == "memory_bomb" else "crash") in feedback, feedback
