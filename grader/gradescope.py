@@ -6,8 +6,8 @@ The zip's root becomes ``/autograder/source``: ``setup.sh`` (run once when Grade
 the image: Python, bubblewrap, torch, the kit), ``run_autograder`` (run per submission), the
 grader with the hidden graders and the solutions, and the packaging files. ``run_autograder``
 grades ``/autograder/submission`` with the sandboxed grader and writes
-``/autograder/results/results.json`` (CONTRACT.md's schema is Gradescope's). Its paths come from
-the environment, so a test runs it against a fake ``/autograder`` tree:
+``/autograder/results/results.json`` (docs/contract.md's schema is Gradescope's). Its paths
+come from the environment, so a test runs it against a fake ``/autograder`` tree:
 
     AUTOGRADER_ROOT=/tmp/fake KIT_PYTHON=.venv/bin/python bash /tmp/fake/source/run_autograder
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Exercise:
-    """One graded exercise: an id from CONTRACT.md, its points and what it depends on."""
+    """One graded exercise: an id from docs/contract.md, its points and what it depends on."""
 
     id: str
     title: str
@@ -55,7 +55,7 @@ class Pack:
         raise KeyError(f"unknown exercise id {exercise_id!r}; known: {', '.join(self.ids)}")
 
     def exercises_using(self, module: str) -> tuple[Exercise, ...]:
-        """The exercises whose score depends on ``module`` (CONTRACT.md's table)."""
+        """The exercises whose score depends on ``module`` (docs/contract.md's table)."""
         return tuple(e for e in self.exercises if module in e.modules)
 
     def owner(self, module: str, qualname: str) -> Exercise:

@@ -1,6 +1,6 @@
 """The grading report: one ``PropertyResult`` per scored property, in the Gradescope schema.
 
-``GradeReport.to_gradescope_dict()`` is exactly CONTRACT.md's ``results.json``; the JSON is
+``GradeReport.to_gradescope_dict()`` is exactly docs/contract.md's ``results.json``; the JSON is
 written atomically (temp file + rename) so a crash never leaves half a report.
 """
 

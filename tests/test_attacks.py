@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -172,7 +174,9 @@ def snapshot() -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def sandbox_processes() -> list[str]:
+def sandbox_processes(ours: str) -> list[str]:
+    """Processes of this test's sandboxes (their folders are under ``ours``), or of a worker's
+    uid that exec'd something else; not those of other sandboxes on the machine."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -186,17 +190,30 @@ def sandbox_processes() -> list[str]:
         state = status.split("State:")[1].split()[0]
         if state == "Z":
             continue  # a zombie is dead; its parent reaps it
-        if "kit-sandbox-" in cmd or "supervisor.py" in cmd or (
-                os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)):
+        worker_uid = os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)
+        if ours in cmd or (worker_uid and "kit-sandbox-" not in cmd):
             found.append(f"{entry.name} (uid {uid}, {state}): {cmd[:120]}")
     return found
 
 
 def leftovers(deadline_s: float = 5.0) -> list[str]:
+    ours = tempfile.gettempdir()
     end = time.monotonic() + deadline_s
-    while (found := sandbox_processes()) and time.monotonic() < end:
+    while (found := sandbox_processes(ours)) and time.monotonic() < end:
         time.sleep(0.1)
     return found
+
+
+@pytest.fixture(autouse=True)
+def own_tempdir(tmp_path, monkeypatch):  # tmp_path first: pytest picks its root then
+    """Each test's sandboxes live in a folder of its own, reachable by the workers' uid (the
+    leftover check then sees only this test's processes, even with other grading running)."""
+    folder = tempfile.mkdtemp(prefix="kit-attack-")
+    os.chmod(folder, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", folder)
+    yield folder
+    monkeypatch.undo()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=list(TIERS))

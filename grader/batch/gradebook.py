@@ -1,6 +1,6 @@
 """What a batch leaves for people: the gradebook, class insights, and each student's feedback.
 
-    DIR/gradebook.csv   student, total, one column per exercise id in CONTRACT.md's order
+    DIR/gradebook.csv   student, total, one column per exercise id in docs/contract.md's order
     DIR/summary.md      per-exercise mean and distribution, the most-failed properties with
                         the share of the class failing each, grader errors, unopenable input
     DIR/histogram.png   totals and per-exercise scores

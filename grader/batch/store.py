@@ -1,6 +1,6 @@
 """The batch's files: written atomically, and enough recorded to resume without regrading.
 
-    DIR/<student>/results.json    the report (CONTRACT.md's schema)
+    DIR/<student>/results.json    the report (docs/contract.md's schema)
     DIR/<student>/feedback.md     the same, for the student to read
     DIR/<student>/.batch.json     written LAST: content hash, grader version, settings, status
 

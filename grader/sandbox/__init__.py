@@ -7,5 +7,5 @@
     torch.load(weights_only=True) + sanitize ◄── torch.save(result)
 
 launcher.py builds the bwrap command; supervisor.py runs inside; protocol.py frames messages;
-handle.py is the grader-side handle. See DESIGN.md, "The trust boundary".
+handle.py is the grader-side handle. See docs/design.md, "The trust boundary".
 """

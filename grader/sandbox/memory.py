@@ -18,7 +18,7 @@ UNLIMITED = 1 << 60  # v1 reports "no limit" as a huge page-aligned number
 # The smallest container in which a correct submission gets full marks, measured with
 # tests/dockerlike.py (README, "Grading in containers"); below it grading still ends with a
 # complete report, but OOM-killed exercises score 0.
-MIN_CONTAINER_BYTES = 1536 << 20
+MIN_CONTAINER_BYTES = 1280 << 20
 
 
 def _mounts() -> dict[str, Path]:

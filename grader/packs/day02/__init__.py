@@ -1,6 +1,6 @@
 """Day 2 · CNNs and residual networks: the exercises, their points and module dependencies.
 
-Ids, modules and the dependency table are fixed by CONTRACT.md; points add up to 100.
+Ids, modules and the dependency table are fixed by docs/contract.md; points add up to 100.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from grader.feedback import check_equal, fail
 from grader.packs.day02 import strategies as S
 from grader.packs.day02.probes import param_count as P
 
-RESNET18_CIFAR10 = 11_173_962  # DESIGN.md: CIFAR ResNet-18 with a 512 -> 10 head
+RESNET18_CIFAR10 = 11_173_962  # docs/design.md: CIFAR ResNet-18 with a 512 -> 10 head
 
 
 def _numel(module: nn.Module) -> int:

@@ -51,7 +51,7 @@ def test_field_with_dilation(student, reference, layers):
 def test_resnet18_table(student):
     """gives ResNet-18's fields after conv1 and layer1..layer4 as ints"""
     got = student.run(P.resnet18_table, {})
-    expected = RESNET18_FIELDS  # facts of the lesson (DESIGN.md), no reference needed
+    expected = RESNET18_FIELDS  # facts of the lesson (docs/design.md), no reference needed
     tried = "resnet18_receptive_fields()"
     hint = ("conv1 is one 3x3 conv; each stage adds two BasicBlocks of two 3x3 convs on the "
             "main path (the first with stride 2 in layer2..layer4); shortcuts never widen it")
