@@ -34,6 +34,10 @@ def _figures(args: argparse.Namespace) -> int:
     from grader.submission import open_submission
 
     pack = load_pack(args.pack)
+    if args.handle in ("sandbox", "fallback"):  # student code runs here too: same refusal
+        from grader.grade import check_isolation
+
+        check_isolation(args.submission, args.handle, args.allow_unsandboxed)
     with open_submission(args.submission, pack.modules) as folder, \
             open_handle(folder, args.handle, pack.name) as handle:
         figures = draw_all(handle, args.out)
@@ -153,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="figures", help="folder for the PNGs (default: %(default)s)")
     f.add_argument("--handle", default="sandbox", choices=("sandbox", "fallback", "in-process"),
                    help="how student code runs (default: %(default)s)")
+    _allow_unsandboxed(f)
     f.set_defaults(func=_figures)
 
     r = sub.add_parser("release", help="build the student distribution (no solutions)")

@@ -1,0 +1,64 @@
+"""The trust boundary is visible in the layout: the untrusted side is grader/sandbox/worker/
+(plus the probe API and the pack's probes), exactly what a sandbox's kit holds, and it imports
+nothing trusted; trusted code imports from it only the wire format (and the in-process handle
+the guards that call student code)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from grader.sandbox.launcher import build_kit
+from tests.corpus import REPO
+
+GRADER = REPO / "grader"
+WORKER = GRADER / "sandbox" / "worker"
+UNTRUSTED_OK = ("grader.probes", "grader.manifest", "grader.sandbox.worker", "grader.packs")
+
+
+def grader_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {name for name in found if name.startswith(("grader", "solutions"))}
+
+
+def untrusted_files() -> list[Path]:
+    return sorted(WORKER.glob("*.py")) + sorted(GRADER.glob("packs/*/probes/*.py"))
+
+
+def test_the_untrusted_side_imports_nothing_trusted():
+    for path in untrusted_files():
+        for name in grader_imports(path):
+            assert name.startswith(UNTRUSTED_OK) and not name.startswith(
+                tuple(f"grader.packs.{p.name}.graders" for p in (GRADER / "packs").iterdir())
+            ), f"{path.relative_to(REPO)} imports {name}"
+            assert not name.startswith("solutions"), f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_trusted_code_imports_only_the_wire_format_from_the_worker():
+    allowed = {"protocol", "wire"}
+    for path in sorted(GRADER.rglob("*.py")):
+        if path.is_relative_to(WORKER) or path in untrusted_files():
+            continue
+        for name in grader_imports(path):
+            if name.startswith("grader.sandbox.worker."):
+                module = name.split(".")[3]
+                ok = allowed | ({"guard"} if path == GRADER / "handle.py" else set())
+                assert module in ok, f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_a_sandbox_kit_holds_exactly_the_untrusted_side(tmp_path):
+    kit = build_kit(tmp_path, "day02")
+    shipped = {p.relative_to(kit).as_posix() for p in kit.rglob("*.py")}
+    expected = {f"grader/sandbox/worker/{p.name}" for p in WORKER.glob("*.py")}
+    expected |= {f"grader/packs/day02/probes/{p.name}"
+                 for p in (GRADER / "packs/day02/probes").glob("*.py")}
+    expected |= {"grader/__init__.py", "grader/probes.py", "grader/manifest.py",
+                 "grader/packs/__init__.py", "grader/sandbox/__init__.py",
+                 "grader/packs/day02/__init__.py"}
+    assert shipped == expected
+    assert not any("solution" in name or "graders" in name for name in shipped)
