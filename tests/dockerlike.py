@@ -256,17 +256,19 @@ def _pids(group: Cgroup) -> set[int]:
     return {int(p) for d in group.dirs for p in _read(d / "cgroup.procs").split()}
 
 
-def kill_cgroup(group: Cgroup, patience: float = 10.0) -> None:
-    """SIGKILL everything in the cgroup until it is empty (new forks get killed next round)."""
+def kill_cgroup(group: Cgroup, patience: float = 30.0) -> None:
+    """Stop, then SIGKILL, everything in the cgroup until it is empty (a stopped process
+    cannot fork; what was forked meanwhile goes next round)."""
     deadline = time.monotonic() + patience
     while pids := _pids(group):
         if time.monotonic() > deadline:
             raise RuntimeError(f"processes {sorted(pids)} survive SIGKILL in {group.memory}")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         time.sleep(0.01)
 
 

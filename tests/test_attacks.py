@@ -175,9 +175,10 @@ def snapshot() -> dict[str, str]:
 
 
 def sandbox_processes(ours: str) -> list[str]:
-    """Processes of this test's sandboxes (their folders are under ``ours``), or of a worker's
-    uid that exec'd something else; not those of other sandboxes on the machine."""
-    found = []
+    """Processes of this test's sandboxes (their folders are under ``ours``) and everything
+    under them, and any process of a worker uid that belongs to no sandbox still running
+    (an escaped daemon); not the processes of other sandboxes on the machine."""
+    procs = {}
     for entry in Path("/proc").iterdir():
         try:
             if not entry.name.isdigit():
@@ -186,13 +187,26 @@ def sandbox_processes(ours: str) -> list[str]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        uid = int(status.split("Uid:")[1].split()[0])
-        state = status.split("State:")[1].split()[0]
-        if state == "Z":
-            continue  # a zombie is dead; its parent reaps it
+        fields = {line.split(":")[0]: line.split(":", 1)[1].split() for line in
+                  status.splitlines() if ":" in line}
+        if fields["State"][0] != "Z":  # a zombie is dead; its parent reaps it
+            procs[int(entry.name)] = (int(fields["PPid"][0]), int(fields["Uid"][0]), cmd)
+
+    def under(pid: int, test) -> bool:
+        seen = set()
+        while pid in procs and pid not in seen:
+            seen.add(pid)
+            if test(procs[pid][2]):
+                return True
+            pid = procs[pid][0]
+        return False
+
+    found = []
+    for pid, (_, uid, cmd) in procs.items():
         worker_uid = os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)
-        if ours in cmd or (worker_uid and "kit-sandbox-" not in cmd):
-            found.append(f"{entry.name} (uid {uid}, {state}): {cmd[:120]}")
+        if under(pid, lambda c: ours in c) or (worker_uid and not under(
+                pid, lambda c: "kit-sandbox-" in c or "/kit/grader/" in c)):
+            found.append(f"{pid} (uid {uid}): {cmd[:120]}")
     return found
 
 

@@ -86,11 +86,13 @@ MEMORY_BOMB = textwrap.dedent("""
 FORK_BOMB = textwrap.dedent("""
     def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
         import os
-        while True:
+        import time
+        for _ in range(64):  # every process forks on: up to the process limit
             try:
                 os.fork()
             except OSError:
                 pass
+        time.sleep(10 ** 6)
     """)
 
 
@@ -139,4 +141,5 @@ def test_smallest_box_grades_fairly(case, autograder):
     assert by_ex["conv_output_size"] == 0
     feedback = " ".join(t["output"] for t in results["tests"]
                         if t["tags"][0] == "conv_output_size").lower()
-    assert ("out of memory" if case == "memory_bomb" else "crash") in feedback, feedback
+    words = ("out of memory",) if case == "memory_bomb" else ("did not finish", "crash")
+    assert any(w in feedback for w in words), feedback

@@ -188,14 +188,33 @@ def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
 
 
 def kill_uid(uid: int) -> None:
-    """Kill every process of ``uid`` (root only): kill(-1) as that uid reaches all of them."""
+    """Kill every process of ``uid`` (root only): kill(-1) as that uid reaches all of them.
+
+    Each round stops them all first (a stopped process cannot fork), then kills them; rounds
+    repeat until /proc shows none, so a fork bomb cannot refill faster than it is emptied.
+    """
     if os.getuid() != 0:
         return
-    for _ in range(2):  # a second round for what was being forked during the first
-        subprocess.run(["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true"], user=uid,
+    for _ in range(20):
+        subprocess.run(["/bin/sh", "-c", "kill -STOP -1; kill -KILL -1; true"], user=uid,
                        group=uid, extra_groups=[], env={"PATH": "/usr/bin:/bin"},
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False, timeout=30)
+                       stderr=subprocess.DEVNULL, check=False, timeout=60)
+        if not _processes_of(uid):
+            return
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                        found.append(int(entry))
+        except (OSError, IndexError):
+            pass
+    return found
 
 
 def protect(*secrets: Path) -> None:

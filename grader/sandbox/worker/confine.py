@@ -230,12 +230,16 @@ def _test_landlock(read: list[str], probe_dir: str) -> str:
     from landlockpy import abi_version  # raises on kernels and profiles without it
 
     try:
-        abi = abi_version()
+        abi = abi_version()  # 0 for ENOSYS and EOPNOTSUPP
     except OSError as exc:
         if exc.errno == errno.EPERM:
             return ("the Landlock system calls are blocked (EPERM): the container's seccomp "
                     "profile predates them (Docker < 24; pass a newer profile)")
-        return f"the kernel has no Landlock ({os.strerror(exc.errno or 0)}; Linux >= 5.13)"
+        abi, why = 0, os.strerror(exc.errno or 0)
+    else:
+        why = "ENOSYS or disabled at boot"
+    if abi < 1:
+        return f"the kernel has no Landlock ({why}; it needs Linux >= 5.13 with lsm=landlock)"
     landlock(read, [])
     try:
         os.listdir(probe_dir)
