@@ -81,6 +81,11 @@ class SandboxHandle:
         self.source_dir = Path(package_dir).resolve()
         self.pack_name = pack_name
         self.limits = limits or Limits()
+        if (box := memory.container_limit()) is not None:
+            # every process a worker forks copies page tables and refcount-touched pages of
+            # a torch-sized process: in a small container 512 of them thrash it for minutes
+            self.limits.processes = min(self.limits.processes,
+                                        max(32, box // memory.BYTES_PER_PROCESS))
         if timeout_s:
             self.limits.probe_timeout = timeout_s
         self.threads = threads or memory.worker_threads(max(1, min(4, os.cpu_count() or 1)))

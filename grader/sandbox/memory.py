@@ -19,6 +19,9 @@ UNLIMITED = 1 << 60  # v1 reports "no limit" as a huge page-aligned number
 # tests/dockerlike.py (README, "Grading in containers"); below it grading still ends with a
 # complete report, but OOM-killed exercises score 0.
 MIN_CONTAINER_BYTES = 1280 << 20
+# What one forked worker process may cost in a container (copied page tables and touched
+# pages of a torch-sized parent): the process limit is the container's memory over this.
+BYTES_PER_PROCESS = 32 << 20
 
 
 def _mounts() -> dict[str, Path]:
