@@ -197,16 +197,7 @@ def reap_descendants() -> None:
                 continue
             if fields[1].decode() == me and fields[0] != b"Z":
                 found.append(int(entry))
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            pass
+        kill_and_reap(found)
         if not found:
             return
         time.sleep(0.01)
@@ -215,12 +206,16 @@ def reap_descendants() -> None:
 def kill_strays() -> None:
     """In our own PID namespace, nothing but us (and bwrap's init, pid 1) may live on."""
     me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    kill_and_reap([int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (1, me)])
+
+
+def kill_and_reap(pids: list[int]) -> None:
+    """SIGKILL ``pids``, then reap whichever of our children have died."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     try:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
