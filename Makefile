@@ -22,15 +22,16 @@ $(STAMP): pyproject.toml
 
 # Isolation (README, "Sandbox tiers"): bubblewrap where namespaces work, else each worker
 # confines itself (uid + Landlock + seccomp, which needs libseccomp). As root on Debian this
-# installs both, and lets other users traverse the folders above the Python installation, so
-# a worker that drops to an unprivileged uid can still start Python (e.g. pyenv in /root).
+# installs both, and lets other users traverse the folders above the Python installation and
+# this virtual environment, so a worker that drops to an unprivileged uid can still start
+# Python (pyenv lives in /root; a clone may sit in a private temporary folder).
 sandbox-tools: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  dpkg -s bubblewrap libseccomp2 >/dev/null 2>&1 || \
 	  apt-get install -y -qq bubblewrap libseccomp2 >/dev/null 2>&1 || \
 	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap libseccomp2 >/dev/null 2>&1) || \
 	  echo "warning: could not install bubblewrap and libseccomp2"; \
-	  $(PY) -c "import os, pathlib, sys; [os.chmod(p, p.stat().st_mode | 0o001) for p in pathlib.Path(os.path.realpath(sys.executable)).parents if not p.stat().st_mode & 0o001]"; \
+	  $(PY) -c "import os, pathlib, site, sys; [os.chmod(p, p.stat().st_mode | 0o001) for f in (os.path.realpath(sys.executable), sys.prefix, *site.getsitepackages()) for p in pathlib.Path(f).resolve().parents if not p.stat().st_mode & 0o001]"; \
 	fi
 	@$(PY) -c "from grader.sandbox.tiers import detect; t = detect(); print(t.describe()); [print(g) for g in t.gaps()]"
 
