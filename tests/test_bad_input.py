@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.grade import grade
-from tests.corpus import REPO, SOLUTIONS
+from tests.corpus import REPO, SOLUTIONS, copy_solutions
 from tests.sandbox_tiers import TIERS, use_tier
 
 ONLY = ("conv_output_size", "receptive_field")
@@ -22,13 +22,6 @@ ONLY = ("conv_output_size", "receptive_field")
 @pytest.fixture(autouse=True, params=list(TIERS))
 def tier(request, monkeypatch):
     return use_tier(request.param, monkeypatch)
-
-
-def copy_solutions(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for src in SOLUTIONS.glob("*.py"):
-        (dest / src.name).write_bytes(src.read_bytes())
-    return dest
 
 
 def scores(report) -> dict[str, float]:

@@ -19,16 +19,9 @@ import pytest
 from grader.sandbox import paths
 from grader.sandbox.tiers import DISABLE_ENV, SandboxUnavailable, Tier, detect
 from grader.sandbox.worker import confine
-from tests.corpus import REPO, SOLUTIONS
+from tests.corpus import REPO, SOLUTIONS, copy_solutions
 
 ONLY = "conv_output_size,receptive_field"
-
-
-def copy_solutions(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for src in SOLUTIONS.glob("*.py"):
-        (dest / src.name).write_bytes(src.read_bytes())
-    return dest
 
 
 def grade_cli(submission: Path, out: Path, *extra: str, disable: str = ""):

@@ -21,6 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 
 
+def copy_solutions(dest: Path) -> Path:
+    """A submission folder holding the reference modules unchanged."""
+    dest.mkdir(parents=True)
+    for src in SOLUTIONS.glob("*.py"):
+        (dest / src.name).write_bytes(src.read_bytes())
+    return dest
+
+
 @dataclass(frozen=True)
 class Edit:
     module: str  # "blocks"
