@@ -10,14 +10,17 @@ workers unless ``handle="in-process"``. Exit status 0 whenever grading completed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.manifest import Pack
 from grader.packs import load_pack
+from grader.plugin import PreparedHandle
 from grader.results import GradeReport
 from grader.sandbox.launcher import protect
 from grader.submission import SubmissionError, open_submission
@@ -29,7 +32,7 @@ REPO = GRADER_DIR.parent
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
           only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
           quiet: bool = False, probe_timeout: float | None = None,
-          threads: int | None = None, reference_cache: str | Path | None = None,
+          threads: int | None = None, reference_cache: str | Path | None = "auto",
           allow_unsandboxed: bool = False) -> GradeReport:
     pack = load_pack(pack_name)
     for ex_id in only:  # a typo is a usage error, reported before any student code runs
@@ -43,15 +46,36 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
     out.mkdir(parents=True, exist_ok=True)
     protect(out)  # a worker running as another uid cannot even list the report folder
     try:
-        with open_submission(submission, pack.modules) as package_dir:
+        with open_submission(submission, pack.modules) as package_dir, \
+                early_sandbox(package_dir, pack, handle, probe_timeout, threads) as early:
             return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout,
-                               threads, reference_cache)
+                               threads, reference_cache, early)
     except SubmissionError as exc:
         # still a complete report: every property fails with the one-line reason
         if not quiet:
             print(f"could not open the submission: {exc}")
         return run_graders(pack, out, out, only, f"unavailable:{exc}", quiet, probe_timeout,
                            threads)
+
+
+@contextlib.contextmanager
+def early_sandbox(package_dir: Path, pack: Pack, handle: str, probe_timeout: float | None,
+                  threads: int | None):
+    """The sandbox, started before pytest imports the hidden graders: a supervisor forked
+    from this still-clean process shares its torch (zygote.py), and one started by
+    bubblewrap gets going while pytest collects. None for the in-process handle."""
+    if handle not in ("sandbox", "fallback"):
+        yield None
+        return
+    from grader.sandbox.handle import SandboxHandle
+
+    sandbox = SandboxHandle(package_dir, pack.name, force_fallback=handle == "fallback",
+                            timeout_s=probe_timeout, threads=threads)
+    sandbox.__enter__()
+    try:
+        yield sandbox
+    finally:
+        sandbox.__exit__(None, None, None)
 
 
 def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool) -> None:
@@ -70,7 +94,8 @@ def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool
 def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...], handle: str,
                 quiet: bool, probe_timeout: float | None,
                 threads: int | None = None,
-                reference_cache: str | Path | None = None) -> GradeReport:
+                reference_cache: str | Path | None = None,
+                early_handle: Any = None) -> GradeReport:
     report_path = out / "results.json"
     args = [
         str(pack.graders_dir), "-c", str(GRADER_DIR / "grading.ini"),
@@ -91,7 +116,7 @@ def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...],
     old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no third-party plugins
     try:
-        code = pytest.main(args)
+        code = pytest.main(args, plugins=[PreparedHandle(early_handle)] if early_handle else [])
     finally:
         if old is None:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)

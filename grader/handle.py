@@ -13,7 +13,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import os
+import stat
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -29,9 +32,10 @@ from grader.sandbox.worker.guard import (
 )
 
 __all__ = ["DEFAULT_TIMEOUT_S", "InProcessHandle", "ReferenceHandle", "UnavailableHandle",
-           "describe_exception", "guarded_call", "open_handle"]
+           "describe_exception", "guarded_call", "open_handle", "reference_cache"]
 
 DEFAULT_TIMEOUT_S = 60.0
+CACHE_ENV = "KIT_REFERENCE_CACHE"
 
 
 def _qualname(probe: ProbeFn) -> str:
@@ -70,6 +74,35 @@ class ReferenceHandle:
             return None
         key = f"{getattr(probe, 'probe_name', _qualname(probe))}\0{case!r}"
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
+
+
+def reference_cache(handle: str) -> Path | None:
+    """Where this machine keeps slow reference results for the grader version: every
+    student faces the same reference run, computed once per machine (``precompute`` fills
+    it ahead of time; ``KIT_REFERENCE_CACHE`` moves it, ``=off`` turns it off). Only where the
+    sandbox confines the workers' files (bubblewrap's private /tmp, or Landlock's write
+    allowlist): student code that can write where the grader can, unsandboxed or in process,
+    could otherwise poison the next student's reference."""
+    from grader.sandbox.tiers import detect
+
+    tier = detect(handle == "fallback")
+    if handle not in ("sandbox", "fallback") or not (tier.namespaces
+                                                      or "landlock" in tier.pieces):
+        return None
+    if os.environ.get(CACHE_ENV) == "off":
+        return None
+    base = Path(os.environ.get(CACHE_ENV) or
+                Path(tempfile.gettempdir()) / f"kit-reference-cache-{os.getuid()}")
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = base.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None  # not ours alone (another user made it first): no cache
+    from grader.batch.store import grader_version  # reads the solutions: after the fork
+
+    return base / grader_version()[:20]
 
 
 def _plain(value: Any) -> bool:

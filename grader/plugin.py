@@ -88,8 +88,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="torch threads for the references and each sandbox worker (default: "
                     "min(4, cores)); a batch sets its share of the cores")
     group.addoption("--kit-reference-cache", default=None, metavar="DIR",
-                    help="keep slow reference results in DIR (a batch shares them across "
-                    "students; put the grader version in the path)")
+                    help="keep slow reference results in DIR (shared across students; put "
+                    "the grader version in the path), or 'auto': the machine's cache for this "
+                    "grader version, where the sandbox keeps student code from writing it")
     group.addoption("--figures", default=None, metavar="DIR",
                     help="self-check: also draw your models' gradient norms, filters and loss "
                     "curve as PNGs in DIR")
@@ -153,6 +154,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+class PreparedHandle:
+    """``pytest.main(args, plugins=[PreparedHandle(h)])``: the ``student`` fixture uses ``h``,
+    a handle entered before pytest started (grade.py), and closes it at the end."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest):
@@ -161,6 +170,10 @@ def reference(request: pytest.FixtureRequest):
 
     pack = request.config.stash[STATE].pack
     cache = request.config.getoption("--kit-reference-cache")
+    if cache == "auto":  # here, not before pytest: the cache's name hashes the solutions
+        from grader.handle import reference_cache
+
+        cache = reference_cache(request.config.getoption("--kit-handle"))
     return ReferenceHandle(pack.solutions_package, cache)
 
 
@@ -181,10 +194,17 @@ def student(request: pytest.FixtureRequest):
         torch.set_num_threads(threads)  # the reference runs in this process
         if config.getoption("--kit-handle") in ("sandbox", "fallback"):
             options["threads"] = threads
-    handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name,
-                         **options)
+    prepared = [p for p in config.pluginmanager.get_plugins() if isinstance(p, PreparedHandle)]
+    if prepared:  # grade.py started the sandbox before pytest, to overlap its start-up
+        handle = prepared[0].handle
+    else:
+        handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name,
+                             **options)
     try:
-        handle.__enter__()
+        if not prepared:
+            handle.__enter__()
+        if hasattr(handle, "wait_ready"):
+            handle.wait_ready()
     except RuntimeError as exc:  # the grader's own machinery failed: stop, don't score
         pytest.exit(f"grader error: {exc}", returncode=pytest.ExitCode.INTERNAL_ERROR)
     try:

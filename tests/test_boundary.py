@@ -40,9 +40,12 @@ def test_the_untrusted_side_imports_nothing_trusted():
 
 
 def test_trusted_code_imports_only_the_wire_format_from_the_worker():
+    """...except zygote.py, which loads the worker package into the grading process on
+    purpose: the supervisor it forks from there runs the worker's code (and nothing else)."""
     allowed = {"protocol", "wire"}
     for path in sorted(GRADER.rglob("*.py")):
-        if path.is_relative_to(WORKER) or path in untrusted_files():
+        if path.is_relative_to(WORKER) or path in untrusted_files() or \
+                path == GRADER / "sandbox" / "zygote.py":
             continue
         for name in grader_imports(path):
             if name.startswith("grader.sandbox.worker."):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.packs import load_pack
 from grader.sandbox.memory import MIN_CONTAINER_BYTES
 from tests import dockerlike
 from tests.corpus import REPO, SOLUTIONS
@@ -96,7 +97,8 @@ FORK_BOMB = textwrap.dedent("""
     """)
 
 
-def grade_in_box(autograder: Path, case: str, memory: str) -> tuple[dict, dict[str, float]]:
+def grade_in_box(autograder: Path, case: str, memory: str,
+                 only: str = ONLY) -> tuple[dict, dict[str, float]]:
     """run_autograder on the reference (+ a bomb in conv.py) in a box of ``memory``, half a
     CPU: it must exit 0 with a complete results.json, whatever happened inside."""
     submission = autograder / "submission"
@@ -108,12 +110,13 @@ def grade_in_box(autograder: Path, case: str, memory: str) -> tuple[dict, dict[s
     if case != "correct":
         with open(submission / "conv.py", "a") as f:
             f.write(MEMORY_BOMB if case == "memory_bomb" else FORK_BOMB)
-    env = {"AUTOGRADER_ROOT": str(autograder), "KIT_PYTHON": PY, "KIT_AUTOGRADER_ONLY": ONLY}
+    env = {"AUTOGRADER_ROOT": str(autograder), "KIT_PYTHON": PY, "KIT_AUTOGRADER_ONLY": only}
     done = in_container(["bash", str(autograder / "source" / "run_autograder")], env=env,
                         timeout=900, memory=memory, cpus=0.5)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     results = json.loads((autograder / "results" / "results.json").read_text())
-    assert {t["tags"][0] for t in results["tests"]} == set(ONLY.split(","))  # complete
+    ids = set(only.split(",")) if only else {ex.id for ex in load_pack("day02").exercises}
+    assert {t["tags"][0] for t in results["tests"]} == ids  # complete
     assert "Student code ran: unprivileged uid + Landlock + seccomp" in results["output"]
     by_ex: dict[str, float] = {}
     for t in results["tests"]:
@@ -121,11 +124,22 @@ def grade_in_box(autograder: Path, case: str, memory: str) -> tuple[dict, dict[s
     return results, by_ex
 
 
-def test_gradescope_default_box_ends_with_a_complete_report(autograder):
-    """768 MB holds the grader and its sandbox only just: the report is still complete, and
-    says in one line that the container is below what a grade needs."""
-    results, _ = grade_in_box(autograder, "correct", "768M")
-    assert "Memory: this container has 768 MiB" in results["output"]
+def test_gradescope_default_box_gives_a_correct_full_grade_full_marks(autograder):
+    """The whole grade, every exercise, in 768 MB and half a CPU, with the reference results
+    precomputed as setup.sh does: full marks, and no process killed for memory."""
+    env = {"KIT_REFERENCE_CACHE": str(autograder / "reference-cache")}
+    subprocess.run([PY, "-m", "grader", "precompute"], cwd=autograder / "source", check=True,
+                   capture_output=True, timeout=600, env={**os.environ, **env})
+    results, _ = grade_in_box(autograder, "correct", "768M", only="")
+    assert results["score"] == results["max_score"], results["output"]
+    assert "Memory: this container" not in results["output"]
+
+
+def test_below_the_smallest_box_the_report_is_complete_and_says_why(autograder):
+    """Under what a grade needs, the report is still complete, and says in one line that the
+    container is too small."""
+    results, _ = grade_in_box(autograder, "correct", "640M")
+    assert "Memory: this container has 640 MiB" in results["output"]
 
 
 @pytest.mark.parametrize("case", ["correct", "memory_bomb", "fork_bomb"])

@@ -153,7 +153,7 @@ def test_reference_cache_keeps_slow_results_only(tmp_path):
 def test_batch_uses_the_reference_cache_only_where_workers_cannot_write_it(monkeypatch):
     """Behind bubblewrap (private /tmp) or Landlock (writes only to scratch): cached; where
     student code could write the grader's /tmp (no isolation, in process): not."""
-    from grader.batch.run import reference_cache
+    from grader.handle import reference_cache
     from grader.sandbox.tiers import DISABLE_ENV, detect
 
     assert reference_cache("in-process") is None

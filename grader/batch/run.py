@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -250,7 +249,7 @@ def grade_main(argv: list[str] | None = None) -> int:
     else:
         grade(args.submission, out, only=only, pack_name=args.pack, handle=args.handle,
               quiet=True, probe_timeout=args.timeout, threads=args.threads,
-              reference_cache=reference_cache(args.handle),
+              reference_cache="auto",
               allow_unsandboxed=args.allow_unsandboxed)
     timings = {"process_start_s": round(t_main - args.t0, 3),
                "imports_s": round(t_imported - t_main, 3),
@@ -258,29 +257,6 @@ def grade_main(argv: list[str] | None = None) -> int:
                "graded_at": time.time()}
     (out / "timings.json").write_text(json.dumps(timings))
     return 0
-
-
-def reference_cache(handle: str) -> Path | None:
-    """Where this machine keeps slow reference results for the grader version: every
-    student faces the same reference run, computed once per worker machine. Only where the
-    sandbox confines the workers' files (bubblewrap's private /tmp, or Landlock's write
-    allowlist): student code that can write where the grader can, unsandboxed or in process,
-    could otherwise poison the next student's reference."""
-    from grader.sandbox.tiers import detect
-
-    tier = detect(handle == "fallback")
-    if handle not in ("sandbox", "fallback") or not (tier.namespaces
-                                                      or "landlock" in tier.pieces):
-        return None
-    base = Path(tempfile.gettempdir()) / f"kit-reference-cache-{os.getuid()}"
-    try:
-        base.mkdir(mode=0o700, exist_ok=True)
-        info = base.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        return None  # not ours alone (another user made it first): no cache
-    return base / grader_version()[:20]
 
 
 # -- on the client -----------------------------------------------------------------------------
@@ -453,4 +429,7 @@ def _add_notes(results: dict[str, Any], student: Student) -> None:
 
 
 if __name__ == "__main__":
+    from grader.sandbox.zygote import clean_environment
+
+    clean_environment(["-m", "grader.batch.run", *sys.argv[1:]])
     sys.exit(grade_main())

@@ -24,8 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from grader.probes import ProbeFailure, ProbeFn, sanitize
-from grader.sandbox import memory, paths, tiers
-from grader.sandbox.launcher import GRADER_DIR, Limits, Plan, build_kit, kill_uid, plan, protect
+from grader.sandbox import memory, paths, tiers, zygote
+from grader.sandbox.launcher import (
+    GRADER_DIR,
+    Limits,
+    Plan,
+    build_kit,
+    kill_uid,
+    plan,
+    protect,
+    remove_files_of,
+)
 from grader.sandbox.worker import protocol, wire
 
 FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash",
@@ -107,7 +116,9 @@ class SandboxHandle:
         # set when the container is too small for the sandbox itself: every probe fails fast
         self._out_of_memory: ProbeFailure | None = None
         self._supervisor_ooms = 0
+        self._ready = False
         self.restarts = 0
+        self.started_by = ""  # "fork" (of this process: zygote.py) or "exec" (a fresh one)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> SandboxHandle:
@@ -124,14 +135,21 @@ class SandboxHandle:
         self.scratch = root / "scratch"
         self.scratch.mkdir(mode=0o777)
         os.chmod(self.scratch, 0o777)
-        try:
-            self._start()
-        except RuntimeError:
-            if not self._container_oom(after=1):  # too small a container: a report, no crash
-                raise
+        self._start()
         return self
 
+    def wait_ready(self) -> None:
+        """Block until the sandbox can run probes (RuntimeError if it cannot start)."""
+        if self._proc is not None and not self._ready:
+            try:
+                self._await()
+            except RuntimeError:
+                if not self._container_oom(after=1):  # too small a container: a report
+                    raise
+
     def _start(self) -> None:
+        """Start the supervisor; its greeting is awaited at the first request (``_await``),
+        so under bubblewrap its start overlaps the grader's own collection of tests."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         if "uid" in self.tier.pieces:  # the worker's uid is an "other": keep secrets from it
@@ -142,22 +160,39 @@ class SandboxHandle:
             if note and note not in self.notes:
                 self.notes.append(note)
         self.kind = "sandbox" if how.isolated else "unsandboxed"
-        log = open(self.scratch / "supervisor.log", "ab")
-        self._proc = subprocess.Popen(
-            how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL, stdout=log,
-            stderr=log, env=how.env, start_new_session=True, close_fds=True)
-        log.close()
+        log_path = self.scratch / "supervisor.log"
+        why_not = "bubblewrap needs a fresh process" if self.tier.namespaces else \
+            zygote.unsafe_reason()
+        if not why_not:
+            zygote.prepare()
+            why_not = zygote.unsafe_reason()  # prepare() must not have started a thread
+        if not why_not:
+            self._proc = zygote.fork_supervisor(how.argv[3:], how.env, (req_r, rep_w),
+                                                log_path)
+            self.started_by = "fork"
+        else:
+            log = open(log_path, "ab")
+            self._proc = subprocess.Popen(
+                how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=log, env=how.env, start_new_session=True, close_fds=True)
+            log.close()
+            self.started_by = "exec"
         os.close(req_r)
         os.close(rep_w)
         self._fds = (req_w, rep_r)
         self._begun = None
+        self._ready = False
+
+    def _await(self) -> None:
+        """The supervisor's greeting: it has imported torch and can fork children."""
         try:
-            if decode(protocol.receive(rep_r, timeout=STARTUP_TIMEOUT_S)) != "ready":
+            if decode(protocol.receive(self._fds[1], timeout=STARTUP_TIMEOUT_S)) != "ready":
                 raise ProbeFailure("crash", "unexpected greeting")
         except (protocol.ChannelClosed, protocol.ChannelTimeout, ProbeFailure) as exc:
             tail = (self.scratch / "supervisor.log").read_bytes()[-400:].decode(errors="replace")
             self._stop()
             raise RuntimeError(f"the grading sandbox did not start ({exc}): {tail}") from None
+        self._ready = True
 
     def _uid(self) -> int | None:
         """The uid the workers run as, in the tiers that give them one of their own."""
@@ -183,6 +218,7 @@ class SandboxHandle:
             self._proc = None
         if uid is not None:  # whatever the student started, even if it escaped the supervisor
             kill_uid(uid)
+            remove_files_of(uid)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fds:
@@ -207,10 +243,13 @@ class SandboxHandle:
             self.restarts += 1
             try:
                 self._start()
+                self._await()
             except RuntimeError:
                 if self._container_oom():
                     raise self._out_of_memory from None
                 raise
+        elif not self._ready:
+            self._await()
         try:
             protocol.send(self._fds[0], pickle.dumps(message))
             return protocol.receive(self._fds[1], timeout=timeout)

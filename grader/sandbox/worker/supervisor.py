@@ -39,7 +39,7 @@ SIGNAL_WORDS = {
 IMPORT_TIMEOUT_S = 20.0  # importing one submission module (torch is already loaded)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     p.add_argument("--kit", required=True)
     p.add_argument("--submission", required=True)
@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pid-namespace", action="store_true")
     p.add_argument("--limits", default="{}")
     p.add_argument("--confine", default=None, help="confine.Spec as JSON (no namespaces)")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def non_dumpable() -> None:
@@ -93,6 +93,11 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
 
     os.setpgid(0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it: over the cap, die
+    import torch
+
+    # OpenMP read OMP_NUM_THREADS when the grader loaded it: a forked supervisor's children
+    # get the sandbox's share of the cores here, before their first parallel operation
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     limits = json.loads(args.limits)
     try:
         if args.confine:
@@ -252,11 +257,19 @@ def preload_probes(kit: str) -> None:
         importlib.import_module(name.removesuffix(".__init__"))
 
 
+_warm = False
+
+
 def warm_up() -> None:
-    """Pay torch's lazy first-use costs (~1 s: dispatch modes, autograd, nn) once, here.
+    """Pay torch's lazy first-use costs (~1 s: dispatch modes, autograd, nn) once, here
+    (or in the grader a supervisor was forked from: zygote.py).
 
     Tiny tensors only: they never start an OpenMP thread pool, which must not exist at fork.
     """
+    global _warm
+    if _warm:
+        return
+    _warm = True
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -275,8 +288,9 @@ def warm_up() -> None:
     torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).step()
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    """Serve the grader; ``argv`` as on the command line (a forked supervisor: zygote.py)."""
+    args = parse_args(argv)
     sys.path.append(args.kit)  # after the standard library and site-packages: nothing shadows
     non_dumpable()
     if args.confine:  # orphans of our children come to us, not to init: reap_descendants
