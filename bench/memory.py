@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.harness import REPO, BenchError, BenchResult, RunOutput, Stats, Variant, VariantResult
 from bench.harness import python as bench_python
-from bench.suites import Options, Plan, Suite, _clean_env, _counts, _fresh
+from bench.suites import PREVIOUS, Options, Plan, Suite, _clean_env, _counts, _fresh
 from tests import dockerlike
 
 MiB = 2**20
@@ -183,6 +183,11 @@ def build(opts: Options, work: Path) -> Plan:
     variant = Variant("grade", harness_argv(report, grade_argv(out, opts.only)), cwd=REPO,
                       env=_clean_env(), before=_fresh(out),
                       collect=peak_collector(report, out, expected))
+    previous_out, previous_report = work / "previous", work / "previous.json"
+    previous = Variant("grade-previous",
+                       harness_argv(previous_report, grade_argv(previous_out, opts.only)),
+                       cwd=REPO, env=_clean_env(**PREVIOUS), before=_fresh(previous_out),
+                       collect=peak_collector(previous_report, previous_out, set()))
 
     def finish(result: BenchResult) -> None:
         result.goals.append(peak_goal(result))
@@ -194,7 +199,9 @@ def build(opts: Options, work: Path) -> Plan:
              "in included); runs are Docker-like (root, Docker's capabilities and seccomp)"]
     if opts.only:
         notes.append(f"graded only {opts.only}")
-    return Plan([variant], "grade", repeats, warmup, finish, notes)
+    notes.append("grade-previous: the design before issue 11 (the supervisor a fresh "
+                 "interpreter, no reference cache), side by side")
+    return Plan([variant, previous], "grade", repeats, warmup, finish, notes)
 
 
 SUITE = Suite("memory", "peak memory of one grade (its cgroup), and a grade in Gradescope's "

@@ -154,11 +154,16 @@ def test_grade_suite_compares_the_handles(tmp_path):
     plan = suites.build_grade(suites.Options(only="conv2d"), tmp_path)
     by_name = {v.name: v.argv for v in plan.variants}
     assert plan.baseline == "in-process"
-    for handle, argv in by_name.items():
+    for name, argv in by_name.items():
         assert argv[1:5] == ["-m", "grader", "grade", "solutions"]
+        handle = "in-process" if name == "in-process" else "sandbox"
         assert argv[argv.index("--handle") + 1] == handle
         assert argv[argv.index("--only") + 1] == "conv2d"
-    assert set(by_name) == {"in-process", "sandbox"}
+    assert set(by_name) == {"in-process", "sandbox", "sandbox-container", "sandbox-previous"}
+    env = {v.name: v.env for v in plan.variants}
+    assert env["sandbox-previous"]["KIT_ZYGOTE"] == "0"  # the design before, side by side
+    assert env["sandbox-previous"]["KIT_REFERENCE_CACHE"] == "off"
+    assert env["sandbox-container"]["KIT_SANDBOX_DISABLE"] == "namespaces"
 
 
 def test_smoke_suite_grades_only_smoke_test(tmp_path):
@@ -228,7 +233,8 @@ def test_grade_goals_are_reported_not_asserted():
     result = harness.BenchResult("grade", "in-process", 2, 0, [], [ip, sb],
                                  {"cpus_usable": 2})
     suites.grade_goals(result)
-    assert [g["met"] for g in result.goals] == [False, True]  # 1.4x > 1.3x; 56 s < 60 s
+    # 56 s > 8 s (issue 11); 1.4x > 1.3x; 56 s < 60 s
+    assert [g["met"] for g in result.goals] == [False, False, True]
     assert any(n.startswith("in-process: max_score changed") for n in result.notes)
     assert any("sandbox: the reference lost points in 1 of 2 runs (conv2d -2 (run 1))" in n
                for n in result.notes)

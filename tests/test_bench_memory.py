@@ -46,7 +46,8 @@ def test_grade_runs_under_the_harness_with_the_default_handle(tmp_path):
 def test_build_plans_one_interleaved_variant(tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "unavailable", lambda: "")
     plan = memory.build(suites.Options(repeats=2, warmup=0, only="init"), tmp_path)
-    assert [v.name for v in plan.variants] == ["grade"] and plan.baseline == "grade"
+    assert [v.name for v in plan.variants] == ["grade", "grade-previous"]
+    assert plan.baseline == "grade" and plan.variants[1].env["KIT_ZYGOTE"] == "0"
     assert (plan.repeats, plan.warmup) == (2, 0)
     assert plan.variants[0].argv[0] == sys.executable and plan.finish is not None
     assert any("graded only init" in n for n in plan.notes)
