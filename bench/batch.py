@@ -32,7 +32,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
-GOAL_SUBMISSIONS, GOAL_MINUTES = 200, 60.0
+GOAL_SUBMISSIONS, GOAL_MINUTES = 200, 20.0  # issue 11 (it was 60 min before)
 
 HOSTILE = {  # appended to one module: the graders must survive it and move on
     "loops_forever": ("conv", "\n\ndef conv_output_size(*args, **kwargs):\n"

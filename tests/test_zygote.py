@@ -179,6 +179,9 @@ def test_nothing_one_student_leaves_reaches_the_next(tmp_path, monkeypatch, tier
     leftovers = [line for line in Path("/proc").glob("[0-9]*/cmdline")
                  if b"left-by-a" in _read(line)]
     assert not leftovers
+    servers = {json.loads((tmp_path / "out" / s / ".batch.json").read_text())["timings"]
+               ["warm_server"] for s in ("a_leaves", "b_looks")}
+    assert len(servers) == 1 and servers.pop() > 0  # both forked from one warm server
 
 
 def _read(path: Path) -> bytes:

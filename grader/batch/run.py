@@ -49,6 +49,7 @@ LOG_TAIL = 1500
 # Test hook: comma-separated student ids whose grading process fails as if the grader had a
 # bug (tests/test_batch.py). Read by the grading process, so it works on any worker.
 BREAK_ENV = "KIT_BATCH_TEST_BREAK"
+WARM_ENV = "KIT_BATCH_WARM"  # "0": a fresh grading process per submission (as before issue 11)
 
 
 @dataclass
@@ -167,19 +168,32 @@ def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], pr
     # the same grade on every worker: no pytest/hypothesis knobs from the worker's shell
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
-    with open(log_path, "wb") as log:
-        # own session: a timeout kills the whole grading tree; the child also dies with us
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=env, start_new_session=True)
-    try:
-        code = proc.wait(timeout=options["submission_timeout"])
-        exited = time.time()
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return {"error": f"grading took longer than {options['submission_timeout']:g} s "
-                "and was stopped"}
-    finally:
-        _kill_group(proc)
+    too_long = {"error": f"grading took longer than {options['submission_timeout']:g} s and "
+                "was stopped"}
+    code, warm_server = None, 0
+    if os.environ.get(WARM_ENV) != "0":  # a fork of this worker's warm server (warm.py)
+        from grader.batch.warm import WarmServer, WarmServerError
+
+        try:
+            server = WarmServer.shared(threads, env)
+            warm_server = server.proc.pid
+            code = server.grade(argv[3:], log_path, options["submission_timeout"])
+        except TimeoutError:
+            return too_long
+        except WarmServerError:  # a fresh grading process instead
+            code, warm_server = None, 0
+    if code is None:
+        with open(log_path, "ab") as log:
+            # own session: a timeout kills the whole grading tree; the child also dies with us
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    env=env, start_new_session=True)
+        try:
+            code = proc.wait(timeout=options["submission_timeout"])
+        except subprocess.TimeoutExpired:
+            return too_long
+        finally:
+            _kill_group(proc)
+    exited = time.time()
     if code != 0:
         tail = log_path.read_bytes()[-LOG_TAIL:].decode(errors="replace").strip()
         last = tail.splitlines()[-1] if tail else "no output"  # the exception, usually
@@ -189,6 +203,7 @@ def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], pr
     timings = json.loads((out / "timings.json").read_text())
     timings["exit_s"] = round(exited - timings.pop("graded_at"), 3)  # teardown of the process
     timings["exercises_s"] = junit_seconds(out / "junit.xml", results["tests"])
+    timings["warm_server"] = warm_server  # its pid: forked from it, or 0: a fresh process
     return {"status": "graded", "results": results, "timings": timings}
 
 
