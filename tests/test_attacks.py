@@ -23,12 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import grade
 from grader.probes import ProbeFailure, probe
 from grader.sandbox.launcher import UNPRIVILEGED
 from grader.sandbox.paths import UID_BASE
 from tests.corpus import REPO, SOLUTIONS
-from tests.sandbox_tiers import TIERS, use_tier
+from tests.sandbox_tiers import TIERS, grade, use_tier
 
 SECRET = "grader-secret-7f3a"  # set in the grader's environment; must never reach a report
 

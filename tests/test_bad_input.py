@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import grade
 from tests.corpus import REPO, SOLUTIONS, copy_solutions
-from tests.sandbox_tiers import TIERS, use_tier
+from tests.sandbox_tiers import TIERS, grade, use_tier
 
 ONLY = ("conv_output_size", "receptive_field")
 

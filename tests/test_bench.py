@@ -306,12 +306,12 @@ def test_batch_breakdown_and_table():
     phases = batch.breakdown(per)
     assert phases["task_s"] == 15.0 and phases["grade_s"] == 12.0
     assert phases["exercises_s"] == {"conv2d": 2.0} and phases["slowest_submission_s"] == 20.0
-    runs = [{"jobs": j, "wall_s": w, "submissions_per_minute": 60 * 2 / w, "grader_errors": 0,
-             "breakdown": phases} for j, w in ((1, 30.0), (2, 20.0))]
+    runs = [{"design": "warm", "jobs": j, "wall_s": w, "submissions_per_minute": 60 * 2 / w,
+             "grader_errors": 0, "breakdown": phases} for j, w in ((1, 30.0), (2, 20.0))]
     result = {"runs": runs, "ratio_2_vs_1": 1.5, "standalone": {"torch_import_s": 2.0,
               "sandbox_start_s": 3.0}, "environment": {"cpu_count": 2},
               "goal": {"goal": "200 submissions in under 60 min", "projected_minutes": 33.3,
                        "with_jobs": 2, "met": True, "full_grade": True}}
     table = batch.markdown(result)
-    assert "| 2 | 20.0 | 6.00 | 0 | 15.0 |" in table
+    assert "| warm | 2 | 20.0 | 6.00 | 33.3 | 0 | 15.0 |" in table
     assert "ratio 2 vs 1 workers: 1.50x" in table and "met" in table and "conv2d: 2.0 s" in table

@@ -26,9 +26,10 @@ from tests.corpus import REPO, SOLUTIONS
 
 
 def test_plain_environment_keeps_settings_and_drops_credentials():
-    env = {"PATH": "/bin", "HOME": "/root", "KIT_X": "1", "LC_ALL": "C",
-           "JUPYTERHUB_API_TOKEN": "t", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "g"}
-    assert zygote.plain_environment(env) == {"PATH": "/bin", "HOME": "/root", "KIT_X": "1",
+    env = {"PATH": "/bin", "HOME": "/root", "KIT_ZYGOTE": "1", "LC_ALL": "C",
+           "JUPYTERHUB_API_TOKEN": "t", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "g",
+           "KIT_GRADER_SECRET": "s"}
+    assert zygote.plain_environment(env) == {"PATH": "/bin", "HOME": "/root", "KIT_ZYGOTE": "1",
                                              "LC_ALL": "C"}
 
 
