@@ -38,12 +38,15 @@ def in_container(argv: list[str], timeout: float = 900, **options) -> dockerlike
                           timeout=timeout, **options)
 
 
-def test_attack_and_bad_input_suites_hold_in_a_container():
+@pytest.mark.parametrize("tier", ["container", "forked"])
+def test_attack_and_bad_input_suites_hold_in_a_container(tier):
     """Every attack: no points, no trace (processes, files, secrets), tier named: all again,
-    in the container tier. KIT_REQUIRE_TIERS: the tier must run there, not be skipped."""
+    in the container tier, once graded from this test process (the supervisor a fresh
+    interpreter) and once through the command line (the supervisor a fork of the grader, as
+    on Gradescope). KIT_REQUIRE_TIERS: the tier must run there, not be skipped."""
     done = in_container([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
                          "tests/test_attacks.py", "tests/test_bad_input.py"], timeout=1500,
-                        env={"KIT_TEST_TIERS": "container", "KIT_REQUIRE_TIERS": "container"})
+                        env={"KIT_TEST_TIERS": tier, "KIT_REQUIRE_TIERS": tier})
     tail = (done.stdout + done.stderr)[-3000:]
     assert done.returncode == 0, tail
     assert " passed" in tail and "skipped" not in tail and "failed" not in tail, tail
