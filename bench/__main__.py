@@ -5,6 +5,7 @@
     python -m bench smoke                      # the smoke_test exercise on CPU
     python -m bench train --device cuda        # ResNet-18 throughput: one JSON line on stdout
     python -m bench memory                     # peak memory of a grade; Gradescope's box
+    python -m bench batch                      # a class of 12 by `grader batch`: warm vs before
     python -m bench all                        # all of the above (the default)
 
 Progress goes to stderr, tables (and train's JSON line) to stdout. Results are written to
@@ -22,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import harness, memory, suites, train_throughput
+from bench import batch, harness, memory, suites, train_throughput
 
 # Suites that need more than Python live outside bench/suites.py: memory needs root and
 # cgroups (tests/dockerlike.py). Registered here; `all` runs them too, where they can run.
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade, memory: comma-separated exercise ids")
     p.add_argument("--out", default=None,
                    help="JSON file (one suite) or folder (several); default bench/results/")
+    p.add_argument("--class-size", type=int, default=12,
+                   help="batch: submissions in the generated class (default: %(default)s)")
     train = p.add_argument_group("train")
     train_throughput.add_arguments(train)
     return p
@@ -109,6 +112,21 @@ def run_train(args: argparse.Namespace, target: Path | None) -> int:
     return code
 
 
+def run_batch(args: argparse.Namespace, target: Path | None) -> int:
+    """The class suite: one batch per design with 2 workers (minutes per run)."""
+    _log(f"[batch] a class of {args.class_size}, graded by `grader batch` with 2 workers, "
+         "warm and previous design ...")
+    try:
+        result = batch.run(args.class_size, (2,), args.only or "", log=_log)
+    except (RuntimeError, OSError) as exc:
+        _log(f"[batch] failed: {exc}")
+        return 1
+    path = harness.write_json(result, target, suite="batch")
+    print(f"\n## batch: {suites.get('batch').help}\n\n{batch.markdown(result)}\n\n"
+          f"written to {path}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -126,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         target = out_path(args, name, several)
         if name == "train":
             status = max(status, run_train(args, target))
+        elif name == "batch":
+            status = max(status, run_batch(args, target))
         elif name == memory.SUITE.name and "all" in args.suites and memory.unavailable():
             _log(f"[{name}] skipped (all runs what can run here): {memory.unavailable()}")
         else:

@@ -33,6 +33,7 @@ GOAL_BYTES = 768 * MiB  # Gradescope's default box (Docker's 768M: binary units)
 BOX_MEMORY = "768M"
 BOX_CPUS = 0.5
 BOX_TIMEOUT_S = 600.0
+BOX_GOAL_S = 180.0  # issue 11: a complete report in under 3 minutes
 BOX_NAME = "box-768M-0.5cpu"
 
 
@@ -161,8 +162,8 @@ def peak_goal(result: BenchResult) -> dict:
 
 def box_goal(box: BoxRun) -> dict:
     return {"goal": f"a complete grade in Gradescope's default box ({BOX_MEMORY}, "
-                    f"{BOX_CPUS:g} CPU, {BOX_TIMEOUT_S:g} s)",
-            "measured": describe_box(box), "met": box.ok}
+                    f"{BOX_CPUS:g} CPU) in under {BOX_GOAL_S:g} s (issue 11)",
+            "measured": describe_box(box), "met": box.ok and box.seconds < BOX_GOAL_S}
 
 
 def unavailable() -> str:

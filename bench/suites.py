@@ -6,6 +6,7 @@
     smoke      the smoke_test exercise alone: grade --only smoke_test (both handles) and the
                smoke probe run directly on the reference
     train      training throughput of the reference ResNet-18 (bench/train_throughput.py)
+    batch      a generated class graded by `grader batch`, warm vs previous (bench/batch.py)
 
 Every timed suite builds a :class:`Plan` (variants + baseline + repeats) in a scratch folder;
 ``python -m bench`` runs it with :func:`bench.harness.run_interleaved`.
@@ -324,8 +325,10 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           build_smoke, 3, 1),
     Suite("train", "ResNet-18 training throughput (images/s, TFLOP/s); --device cuda",
           None, 1, 0),
+    Suite("batch", "a generated class graded with `grader batch`, warm vs previous design: "
+          "minutes for 200 submissions (bench/batch.py)", None, 1, 0),
 )}
-ALL = ("grade", "selfcheck", "smoke", "train")
+ALL = ("grade", "selfcheck", "smoke", "train", "batch")
 
 
 def get(name: str) -> Suite:

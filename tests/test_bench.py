@@ -130,7 +130,7 @@ def test_failed_command_stops_the_benchmark():
 
 # -- suites -------------------------------------------------------------------------------------
 def test_suite_names():
-    assert set(suites.SUITES) == {"grade", "selfcheck", "smoke", "train"}
+    assert set(suites.SUITES) == {"grade", "selfcheck", "smoke", "train", "batch"}
     assert expand(["all"]) == list(suites.ALL)
     assert expand(["smoke", "grade", "smoke"]) == ["smoke", "grade"]
     with pytest.raises(ValueError, match="unknown suite 'nope'"):

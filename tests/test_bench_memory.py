@@ -29,8 +29,8 @@ def write_grade(out: Path, names: list[str], score: float = 10.0, top: float = 1
 
 
 def harness_result(returncode: int = 0, timed_out: bool = False, peak: int | None = 500 * MiB,
-                   oom: int = 0) -> Result:
-    return Result(returncode, "", "", peak, oom, 42.0, timed_out)
+                   oom: int = 0, seconds: float = 42.0) -> Result:
+    return Result(returncode, "", "", peak, oom, seconds, timed_out)
 
 
 def test_grade_runs_under_the_harness_with_the_default_handle(tmp_path):
@@ -114,6 +114,8 @@ def test_box_row_and_goals(tmp_path):
     row = memory.box_variant(box, grade)
     assert (row.name, row.ratio, row.metric_medians["complete"]) == (memory.BOX_NAME, 2.0, 1.0)
     assert memory.box_goal(box)["met"] is True
+    slow = memory.box_run(harness_result(seconds=200.0), tmp_path, set(NAMES))
+    assert slow.ok and memory.box_goal(slow)["met"] is False  # complete, but over 3 minutes
     result = type("R", (), {"variant": lambda self, name: grade})()
     goal = memory.peak_goal(result)
     assert goal["met"] is False and goal["measured"] == "median 1280 MiB"
