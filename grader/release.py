@@ -61,8 +61,10 @@ PUBLIC_GRADER_FILES = (
 # Per pack, the measurement probes the figures need (no thresholds, no solutions).
 PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py", "probes/figures.py")
 # Imports inside the public files that run only while grading, never in the self-check:
-# handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback.
-GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.handle"})
+# handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback, and
+# handle.reference_cache the tiers and the grader version only for a grade's reference.
+GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.handle",
+                                  "grader.sandbox.tiers", "grader.batch.store"})
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
 MIN_FINGERPRINT_CHARS = 16
 MIN_FINGERPRINT_WORDS = 3
