@@ -163,3 +163,50 @@ def test_batch_uses_the_reference_cache_only_where_workers_cannot_write_it(monke
         assert (reference_cache(handle) is not None) == confined
     monkeypatch.setenv(DISABLE_ENV, "namespaces,landlock")
     assert reference_cache("sandbox") is None
+
+
+def _package(tmp_path, **modules: str):
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    return tmp_path
+
+
+def test_a_broken_sibling_is_stood_in_for_and_fails_only_where_used(tmp_path):
+    folder = _package(
+        tmp_path,
+        blocks="def broken(:\n",
+        resnet=("from .blocks import BasicBlock\nfrom . import blocks\n\n"
+                "class Mine(BasicBlock):\n    pass\n\n"
+                "def init(m):\n    return isinstance(m, BasicBlock)\n\n"
+                "def build():\n    return BasicBlock(64, 64)\n"))
+    with InProcessHandle(folder) as handle:
+        resnet = handle.module("resnet")
+        assert resnet.init(nn.Linear(1, 1)) is False  # isinstance against a stand-in: False
+        assert resnet.blocks.BasicBlock is resnet.BasicBlock
+        failure = failure_of(resnet.build)
+        assert failure.kind == "import_error"
+        assert failure.message == ("BasicBlock is unavailable: blocks.py failed to import "
+                                   "(SyntaxError: invalid syntax (blocks.py, line 1))")
+        assert "unavailable" in failure_of(resnet.Mine).message
+        with pytest.raises(ProbeFailure, match=r"your module blocks.py could not be imported: "
+                           r"SyntaxError"):
+            handle.module("blocks")  # graded directly, the sibling still fails as itself
+
+
+def test_a_module_that_misuses_a_working_sibling_fails_as_itself(tmp_path):
+    folder = _package(tmp_path, blocks="def make():\n    raise ValueError('no width')\n",
+                      resnet="from .blocks import make\nBLOCK = make()\n")
+    with InProcessHandle(folder) as handle:
+        with pytest.raises(ProbeFailure, match=r"resnet.py could not be imported: ValueError: "
+                           r"no width \(blocks.py, line 2\)"):
+            handle.module("resnet")
+        assert handle.module("blocks").make  # blocks imports fine on its own: no stand-in
+
+
+def test_a_cycle_of_imports_ends_and_names_the_cycle(tmp_path):
+    folder = _package(tmp_path, a="from .b import g\n\ndef f():\n    return 1\n",
+                      b="from .a import f\n\ndef g():\n    return 2\n")
+    with InProcessHandle(folder) as handle:
+        a = handle.module("a")  # b fails on its own (it needs a half-imported a): stood in
+        assert a.f() == 1
+        assert "circular import" in failure_of(a.g).message
