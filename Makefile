@@ -4,8 +4,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The pair that installs from local files on the course machines; override on other hosts.
-TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# The grading lock: exact hypothesis, pytest, numpy, torch and torchvision, so this machine
+# draws the same cases as the Gradescope image and the Dask workers (README, "Grading a class").
+LOCK := constraints/grading.txt
+# torch and torchvision: by default the lock's pair (torch==2.14.1 torchvision==0.29.1, which
+# installs from local files on the course machines). On another host, override it (make
+# TORCH_SPEC="torch torchvision"): the lock still pins the rest, and each report names the torch
+# that drew its cases (results.json: extra_data.versions), so a batch there regrades.
+TORCH_SPEC ?= $(shell grep -E '^(torch|torchvision)==' $(LOCK))
+# the lock less torch and torchvision (those are TORCH_SPEC's)
+LOCK_REST := $(VENV)/grading-lock-rest.txt
 SUBMISSION ?= exercises
 OUT ?= grading-report
 STAMP := $(VENV)/.installed
@@ -13,11 +21,12 @@ NB_STAMP := $(VENV)/.installed-nbgrader
 
 .PHONY: grade test lint bench stubs release sandbox-tools clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	grep -v -E '^(torch|torchvision)==' $(LOCK) > $(LOCK_REST)
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c $(LOCK_REST) -e '.[dev]'
 	touch $(STAMP)
 
 # Isolation (README, "Sandbox tiers"): bubblewrap where namespaces work, else each worker
@@ -40,7 +49,7 @@ grade: $(STAMP) sandbox-tools
 
 # The real nbgrader (the [nbgrader] extra), for tests/test_nbgrader.py and the notebook build.
 $(NB_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[nbgrader]'
+	$(PY) -m pip install --quiet -c $(LOCK_REST) -e '.[nbgrader]'
 	touch $(NB_STAMP)
 
 # The bare machine covers the bubblewrap tier; tests/test_container.py runs the attack and

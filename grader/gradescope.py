@@ -3,8 +3,11 @@
     python -m grader gradescope autograder.zip     # build: upload it as the autograder
 
 The zip's root becomes ``/autograder/source``: ``setup.sh`` (run once when Gradescope builds
-the image: Python, bubblewrap, torch, the kit), ``run_autograder`` (run per submission), the
-grader with the hidden graders and the solutions, and the packaging files. ``run_autograder``
+the image: Python, bubblewrap, torch, the kit, all at the grading lock's versions),
+``run_autograder`` (run per submission), the grader with the hidden graders and the
+solutions, the packaging files and the grading lock (``constraints/grading.txt``: the same
+hypothesis and torch as every other grading machine, so a student gets the same cases here as
+in a batch). ``run_autograder``
 grades ``/autograder/submission`` with the sandboxed grader and writes
 ``/autograder/results/results.json`` (docs/contract.md's schema is Gradescope's). Its paths
 come from the environment, so a test runs it against a fake ``/autograder`` tree:
@@ -22,12 +25,14 @@ import os
 import sys
 import tempfile
 import zipfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from grader.versions import LOCK
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = ("grader", "solutions")  # packages copied into the bundle
-BUNDLED_FILES = ("pyproject.toml", "README.md")  # what `pip install .` needs
+BUNDLED_FILES = ("pyproject.toml", "README.md",  # what `pip install .` needs
+                 LOCK)  # what setup.sh installs it with
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis"}
 DEFAULT_PROBE_TIMEOUT_S = 20.0
 ONLY_ENV = "KIT_AUTOGRADER_ONLY"  # comma-separated ids: tests grade a cheap subset
@@ -44,10 +49,19 @@ apt-get update -qq
 # bubblewrap where namespaces work; in Gradescope's Docker container, an unprivileged uid +
 # Landlock + seccomp (libseccomp2) + rlimits. The grade's top-level output names the tier.
 apt-get install -y -qq python3 python3-venv python3-pip bubblewrap libseccomp2 >/dev/null
-python3 -m venv "$ROOT/venv"
+# The grading lock's hypothesis and numpy need Python >= 3.11 (Ubuntu 22.04's python3 is 3.10)
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+  PYTHON=python3.11
+fi
+"$PYTHON" -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
-"$ROOT/venv/bin/python" -m pip install --quiet {torch_spec}
-"$ROOT/venv/bin/python" -m pip install --quiet "$SOURCE"
+# The grading lock: the versions every grading machine uses, so the cases drawn here are a
+# batch's too (README, "Grading a class"); each results.json names them (extra_data.versions)
+LOCK="$SOURCE/{lock}"
+"$ROOT/venv/bin/python" -m pip install --quiet -c "$LOCK" torch torchvision
+"$ROOT/venv/bin/python" -m pip install --quiet -c "$LOCK" "$SOURCE"
 # Every correct submission faces the same reference results: compute them now, into the
 # image, so a grade reuses them (faster, and it fits Gradescope's default 768 MB).
 (cd "$SOURCE" && KIT_REFERENCE_CACHE="$ROOT/reference-cache" \
@@ -67,17 +81,6 @@ chmod -R o-rwx . "$ROOT/results" 2>/dev/null || true
 export KIT_REFERENCE_CACHE="$ROOT/reference-cache"  # filled by setup.sh (precompute)
 exec "$PYTHON" -m grader.gradescope run --root "$ROOT"
 """
-
-
-def torch_spec() -> str:
-    """Pin torch and torchvision to what the kit was tested with here (local tags dropped)."""
-    specs = []
-    for dist in ("torch", "torchvision"):
-        try:
-            specs.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            specs.append(dist)
-    return " ".join(specs)
 
 
 def _bundled_files(repo: Path) -> list[tuple[Path, str]]:
@@ -102,12 +105,14 @@ def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO) -> Pat
     out = Path(out).resolve()
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists (use --force to replace it)")
+    if not (repo / LOCK).is_file():  # setup.sh installs with it: no bundle without it
+        raise FileNotFoundError(f"{repo / LOCK} is missing (the grading lock)")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w") as zf:
-            _add(zf, "setup.sh", SETUP_SH.format(torch_spec=torch_spec()).encode(), 0o755)
+            _add(zf, "setup.sh", SETUP_SH.format(lock=LOCK).encode(), 0o755)
             _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), 0o755)
             for path, name in _bundled_files(repo):
                 _add(zf, name, path.read_bytes(), 0o644)

@@ -31,6 +31,7 @@ from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
+from grader.versions import case_versions
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
 # Grading leaves out Hypothesis' explain phase: it only annotates the failing case ("# or any
@@ -321,8 +322,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def build_report(state: KitState) -> GradeReport:
+    # what drew the cases: two machines give the same cases only where these agree
     report = GradeReport(list(state.results.values()),
-                         execution_time=time.monotonic() - state.started)
+                         execution_time=time.monotonic() - state.started,
+                         extra_data={"versions": case_versions(state.profile)})
     lines = [f"{state.pack.title}: {report.score:g} / {report.max_score:g} points."]
     lines += state.notes
     report.output = "\n".join(lines)

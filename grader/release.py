@@ -54,6 +54,7 @@ PUBLIC_GRADER_FILES = (
     "grader/__init__.py", "grader/plugin.py", "grader/manifest.py", "grader/handle.py",
     "grader/probes.py", "grader/results.py", "grader/feedback.py", "grader/packs/__init__.py",
     "grader/figures.py",  # pytest exercises --figures DIR
+    "grader/versions.py",  # results.json's extra_data.versions (what drew the cases)
     # the in-process handle calls student code through the worker's guards
     "grader/sandbox/__init__.py", "grader/sandbox/worker/__init__.py",
     "grader/sandbox/worker/guard.py", "grader/sandbox/worker/wire.py",

@@ -1,7 +1,9 @@
 """The grading report: one ``PropertyResult`` per scored property, in the Gradescope schema.
 
 ``GradeReport.to_gradescope_dict()`` is exactly docs/contract.md's ``results.json``; the JSON is
-written atomically (temp file + rename) so a crash never leaves half a report.
+written atomically (temp file + rename) so a crash never leaves half a report. ``extra_data``
+(Gradescope stores it with the result) carries what decided the cases: ``{"versions": ...}``
+(grader/versions.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class GradeReport:
     tests: list[PropertyResult] = field(default_factory=list)
     execution_time: float = 0.0
     output: str = ""
+    extra_data: dict[str, Any] = field(default_factory=dict)  # {"versions": {...}}
 
     @property
     def score(self) -> float:
@@ -82,18 +85,22 @@ class GradeReport:
         return rows
 
     def to_gradescope_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "score": self.score,
             "max_score": self.max_score,
             "output": self.output,
             "execution_time": round(self.execution_time, 2),
             "tests": [t.to_gradescope_dict() for t in self.tests],
         }
+        if self.extra_data:
+            data["extra_data"] = self.extra_data
+        return data
 
     @classmethod
     def from_gradescope_dict(cls, data: dict[str, Any]) -> GradeReport:
         return cls([PropertyResult.from_gradescope_dict(t) for t in data["tests"]],
-                   data.get("execution_time", 0.0), data.get("output", ""))
+                   data.get("execution_time", 0.0), data.get("output", ""),
+                   dict(data.get("extra_data") or {}))
 
     def write_json(self, path: str | Path) -> Path:
         return atomic_write(Path(path), json.dumps(self.to_gradescope_dict(), indent=2) + "\n")

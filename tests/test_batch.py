@@ -30,6 +30,7 @@ from grader.batch.store import Meta, grader_version, save_error, save_graded
 from grader.packs import load_pack
 from grader.sandbox.tiers import detect
 from grader.submission import MAX_ZIP_BYTES, MAX_ZIP_FILES
+from grader.versions import case_versions, describe
 from tests.corpus import REPO, SOLUTIONS, build_submission
 from tests.corpus.conv import VARIANTS as CONV_VARIANTS
 
@@ -281,7 +282,11 @@ def test_local_cluster_grades_the_class(graded_class):
     assert len({m.worker for m in metas.values() if m.worker}) == 2  # both workers graded
     assert metas["dave"].status == "grader_error" and not (out / "dave/results.json").exists()
     results = json.loads((out / "alice" / "results.json").read_text())
-    assert set(results) == {"score", "max_score", "output", "execution_time", "tests"}
+    assert set(results) == {"score", "max_score", "output", "execution_time", "tests",
+                            "extra_data"}
+    # the versions that drew the cases: in the report, and in the resume key's meta
+    assert results["extra_data"] == {"versions": case_versions()}
+    assert metas["alice"].versions == case_versions()
     for t in results["tests"]:
         assert set(t) == {"name", "score", "max_score", "status", "output", "visibility",
                           "tags"}
@@ -299,6 +304,7 @@ def test_feedback_and_summary_of_the_class(graded_class):
     assert "**Score: 0 / 6**" in bob and "not implemented" in bob
     summary = (out / "summary.md").read_text()
     assert "5 students: 3 graded, 1 could not be opened" in summary
+    assert f"Cases drawn with {describe(case_versions())}." in summary
     assert "33% (1/3) fail `conv_output_size: " in summary
     assert "## Grader errors" in summary and "simulated grader failure for dave" in summary
     assert "`evil`: evil.zip contains an unsafe path" in summary

@@ -14,6 +14,7 @@ import zipfile
 import pytest
 
 from grader.gradescope import HANDLE_ENV, ONLY_ENV
+from grader.versions import LOCK, case_versions
 from tests.corpus import REPO, SOLUTIONS
 
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility", "tags"}
@@ -36,10 +37,18 @@ def test_bundle_contents(bundle, tmp_path):
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
     for needed in ("grader/grade.py", "grader/packs/day02/graders/test_conv.py",
                    "grader/packs/day02/probes/conv.py", "grader/sandbox/worker/supervisor.py",
-                   "solutions/conv.py", "pyproject.toml", "README.md"):
+                   "solutions/conv.py", "pyproject.toml", "README.md", LOCK):
         assert needed in infos, needed
     assert not any("__pycache__" in n or n.startswith(("tests/", "exercises/")) for n in infos)
-    assert "bubblewrap" in setup and "libseccomp2" in setup and "torch==" in setup
+    assert "bubblewrap" in setup and "libseccomp2" in setup
+    # the grading lock, as the repository has it, pins everything setup.sh installs
+    with zipfile.ZipFile(bundle) as zf:
+        assert zf.read(LOCK) == (REPO / LOCK).read_bytes()
+    assert f'LOCK="$SOURCE/{LOCK}"' in setup
+    installs = [line for line in setup.splitlines() if " pip install " in line
+                and "--upgrade pip" not in line]
+    assert len(installs) == 2 and all('-c "$LOCK"' in line for line in installs)
+    assert installs[0].endswith(" torch torchvision") and installs[1].endswith('"$SOURCE"')
     (tmp_path / "setup.sh").write_text(setup)
     assert subprocess.run(["bash", "-n", str(tmp_path / "setup.sh")]).returncode == 0
     again = subprocess.run([sys.executable, "-m", "grader", "gradescope", str(bundle)],
@@ -65,6 +74,7 @@ def test_run_autograder_on_a_fake_tree(bundle, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     assert {"score", "max_score", "output", "execution_time", "tests"} <= set(results)
+    assert results["extra_data"] == {"versions": case_versions("grading")}  # what drew them
     assert isinstance(results["score"], (int, float)) and results["max_score"] == 12
     for t in results["tests"]:
         assert set(t) == TEST_KEYS

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from grader.versions import case_versions
+
 pytest_plugins = ["pytester"]
 
 TESTS = '''
@@ -75,6 +77,14 @@ def test_scores_table_and_report(run, pytester):
     assert "Smallest failing case found" in by_name["filters: small numbers"]["output"]
     for t in report["tests"]:
         assert set(t) == {"name", "score", "max_score", "status", "output", "visibility", "tags"}
+
+
+def test_report_names_the_versions_that_drew_the_cases(run, pytester):
+    """Another machine gives the same cases only where these agree (docs/contract.md)."""
+    for profile in ("grading", "selfcheck"):
+        run("--kit-report", f"{profile}/results.json", "--kit-profile", profile)
+        report = json.loads((pytester.path / profile / "results.json").read_text())
+        assert report["extra_data"] == {"versions": case_versions(profile)}
 
 
 def test_only_selects_exercises(run):

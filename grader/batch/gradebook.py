@@ -23,6 +23,7 @@ from grader.batch.collect import Collection
 from grader.batch.store import Meta, grader_version
 from grader.manifest import Pack
 from grader.results import atomic_write
+from grader.versions import LOCK, describe
 
 TOP_FAILED = 15
 BINS = ("0", "<50%", "50-79%", "80-99%", "100%")  # of an exercise's points
@@ -118,6 +119,7 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
                  f"error{'s' if len(errors) != 1 else ''}.")
     lines.append(f"Grader version `{grader_version()}`; exercises: "
                  + (", ".join(only) if only else "all") + ".")
+    lines += versions_lines(reported)
     if errors:
         lines += ["", "**The grader failed on some submissions** (a bug in the grader, not in "
                   "the students' code): they have no grade yet. Rerun the batch after fixing; "
@@ -167,6 +169,25 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
     if notes:
         lines += ["", "## Input notes", ""] + [f"- {_one_line(n)}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def versions_lines(reported: list[Row], shown: int = 10) -> list[str]:
+    """What drew the class's cases (each report's ``extra_data.versions``), and a warning
+    when students of this class did not all face the same cases."""
+    groups: dict[str, list[str]] = {}
+    for row in reported:
+        versions = (row.results.get("extra_data") or {}).get("versions") or {}
+        groups.setdefault(describe(versions), []).append(row.student)
+    if len(groups) <= 1:
+        return [f"Cases drawn with {text}." for text in groups]
+    lines = ["", f"**Graded under different versions**: these students did not all face the "
+             f"same cases. Install the grading lock (`{LOCK}`) on every grading machine and "
+             "grade them again.", ""]
+    for text, students in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        names = ", ".join(f"`{s}`" for s in students[:shown])
+        lines.append(f"- {len(students)} with {text}: {names}"
+                     + (" ..." if len(students) > shown else ""))
+    return lines
 
 
 def _one_line(text: str, limit: int = 400) -> str:

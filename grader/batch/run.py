@@ -41,6 +41,7 @@ from grader.batch.store import (
     save_error,
     save_graded,
 )
+from grader.versions import LOCK, case_versions, differences
 
 DEFAULT_PROBE_TIMEOUT_S = 20.0  # fixed, so a busy worker cannot change a score's timeouts
 SUBMISSION_TIMEOUT_S = 1800.0  # the whole grade of one submission, hostile ones included
@@ -141,6 +142,7 @@ def grade_task(student_id: str, files: dict[str, bytes], problem: str,
         pass
     try:
         answer["grader_version"] = grader_version()
+        answer["versions"] = case_versions()  # what draws the cases on this worker
         threads = _threads_here(threads_by_host)
         with tempfile.TemporaryDirectory(prefix="kit-batch-") as tmp:
             answer.update(_grade_in_subprocess(Path(tmp), student_id, files, problem, options,
@@ -395,12 +397,13 @@ def run_batch(source: str | Path, out: str | Path,
     out = Path(out).resolve()
     found: Collection = collect(source)
     result = BatchResult(out)
-    version, settings = grader_version(), options.settings()
+    version, settings, versions = grader_version(), options.settings(), case_versions()
     with BatchLock(out):
         remove_stale_temp_files(out)
         todo = []
         for s in found.students:
-            if not options.force and is_done(out / s.id, s.digest(), version, settings):
+            if not options.force and is_done(out / s.id, s.digest(), version, settings,
+                                             versions):
                 result.skipped.append(s.id)
             else:
                 todo.append(s)
@@ -409,11 +412,11 @@ def run_batch(source: str | Path, out: str | Path,
             meta = Meta(student.id, student.digest(), answer.get("grader_version", ""),
                         settings, "graded", problem=student.problem,
                         worker=answer.get("worker", ""), timings=answer.get("timings", {}),
-                        log_tail=answer.get("log_tail", ""))
+                        log_tail=answer.get("log_tail", ""),
+                        versions=answer.get("versions", {}))
             if answer["status"] == "graded" and meta.grader_version != version:
                 answer = {**answer, "status": "grader_error",
-                          "error": f"the worker runs grader version {meta.grader_version}, "
-                          f"this batch {version}: install the same kit on every worker"}
+                          "error": _mismatch(meta, version, versions)}
             if answer["status"] == "graded":
                 results = answer["results"]
                 _add_notes(results, student)
@@ -435,6 +438,17 @@ def run_batch(source: str | Path, out: str | Path,
         write_class_reports(out, pack, found, options.only)
     result.wall_s = time.monotonic() - started
     return result
+
+
+def _mismatch(meta: Meta, version: str, versions: dict[str, str]) -> str:
+    """Why a worker's grade cannot count in this batch: it drew other cases, or ran other
+    code (the client's grader version is the batch's)."""
+    drift = differences(versions, meta.versions)
+    if drift:
+        return (f"the worker draws cases with {', '.join(drift)}: install the grading lock "
+                f"on every worker (pip install -c {LOCK} ...; README, \"Grading a class\")")
+    return (f"the worker runs grader version {meta.grader_version}, this batch {version}: "
+            "install the same kit on every worker")
 
 
 def _add_notes(results: dict[str, Any], student: Student) -> None:

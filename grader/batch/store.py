@@ -2,7 +2,8 @@
 
     DIR/<student>/results.json    the report (docs/contract.md's schema)
     DIR/<student>/feedback.md     the same, for the student to read
-    DIR/<student>/.batch.json     written LAST: content hash, grader version, settings, status
+    DIR/<student>/.batch.json     written LAST: content hash, grader version, settings, the
+                                  versions that drew the cases, status
 
 A student counts as graded only when ``.batch.json`` says so and the ``results.json`` beside
 it has the hash it records, so a batch killed between two writes regrades that student and
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader import versions as kit_versions
 from grader.results import atomic_write
 
 GRADER_DIR = Path(__file__).resolve().parents[1]
@@ -40,17 +42,14 @@ NOT_SCORING = ("batch", "release.py", "figures.py", "gradescope.py", "cli.py", "
 @functools.lru_cache(maxsize=1)
 def grader_version() -> str:
     """A hash of everything that decides a score: the grader's code, the packs (graders,
-    probes, strategies), the grading config, the hidden solutions, and the versions of
-    hypothesis (it draws the cases) and torch."""
-    from importlib.metadata import PackageNotFoundError, version
+    probes, strategies), the grading config, the hidden solutions, and what decides the cases
+    the graders draw (grader/versions.py: hypothesis, torch, Python major.minor, the grading
+    profile). A machine with another hypothesis therefore regrades instead of reusing a
+    report, and keeps reference results of its own."""
     from importlib.util import find_spec
 
     h = hashlib.sha256()
-    for dist in ("hypothesis", "torch"):
-        try:
-            h.update(f"{dist}=={version(dist)}\0".encode())
-        except PackageNotFoundError:
-            pass
+    h.update(json.dumps(kit_versions.case_versions(), sort_keys=True).encode() + b"\0")
     spec = find_spec("solutions")
     solutions = Path(next(iter(spec.submodule_search_locations))) if spec else None
     for root in [GRADER_DIR] + ([solutions] if solutions else []):
@@ -79,6 +78,8 @@ class Meta:
     log_tail: str = ""  # ... and the end of the grading process's output, for the bug report
     worker: str = ""  # which dask worker graded it
     timings: dict[str, Any] = field(default_factory=dict)
+    # what drew the cases on the worker that graded it (grader/versions.py; in grader_version)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: Path) -> Meta | None:
@@ -89,11 +90,16 @@ class Meta:
             return None
 
 
-def is_done(folder: Path, digest: str, version: str, settings: dict[str, Any]) -> bool:
-    """Graded before with the same content, grader and settings, and its report intact."""
+def is_done(folder: Path, digest: str, version: str, settings: dict[str, Any],
+            versions: dict[str, str] | None = None) -> bool:
+    """Graded before with the same content, grader, settings and case versions (default:
+    this machine's), and its report intact."""
+    if versions is None:
+        versions = kit_versions.case_versions()
     meta = Meta.load(folder)
     if meta is None or meta.status != "graded" or meta.hash != digest or \
-            meta.grader_version != version or meta.settings != settings:
+            meta.grader_version != version or meta.settings != settings or \
+            meta.versions != versions:
         return False
     try:
         return sha256((folder / "results.json").read_bytes()) == meta.results_sha256
