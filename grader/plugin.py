@@ -31,6 +31,7 @@ from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
+from grader.sandbox.worker.guard import ModuleUnavailable, import_submission_module
 from grader.versions import case_versions
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
@@ -44,9 +45,11 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 # Self-check: explores new cases on every run (explicitly: on a CI machine hypothesis's own
-# default profile would otherwise derandomize it).
+# default profile would otherwise derandomize it). No explain phase either: its "these lines
+# were always and only run by failing test cases" points into torch, not at the student's bug.
 settings.register_profile(
     "selfcheck", derandomize=False, deadline=None, report_multiple_bugs=False, max_examples=20,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture])
 
@@ -66,6 +69,8 @@ class KitState:
     profile: str
     grading: bool
     only: tuple[str, ...] = ()
+    # self-check: the factor that makes an exercise's public properties add up to its points
+    scale: dict[str, float] = field(default_factory=dict)
     results: dict[str, PropertyResult] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)
@@ -147,8 +152,11 @@ def _property_name(item: pytest.Item, exercise: str) -> str:
     return f"{exercise}: {title}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m / -k deselect: the scale sees every public test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
+    if not state.grading:
+        state.scale = _public_scale(items, state.pack)
     if not state.only:
         return
     keep, drop = [], []
@@ -157,6 +165,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _public_scale(items: list[pytest.Item], pack: Pack) -> dict[str, float]:
+    """Per exercise: its points / the raw ``points(n)`` of its collected public tests, so the
+    self-check's table shows the points the grade gives (the notebook scales the same way)."""
+    raw: dict[str, float] = {}
+    for item in items:
+        exercise = _exercise_of(item, pack)
+        if exercise is not None:
+            raw[exercise] = raw.get(exercise, 0.0) + _points_of(item)
+    return {ex: pack.exercise(ex).points / total for ex, total in raw.items() if total}
 
 
 class PreparedHandle:
@@ -247,21 +266,29 @@ def kit_note(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def load_exercise(request: pytest.FixtureRequest):
-    """``load_exercise("blocks")`` imports ``exercises.blocks``, failing with one clear line."""
+    """``load_exercise("blocks")`` imports ``exercises.blocks``, failing with one clear line.
+
+    The import is the grader's (worker/guard.py): a syntax error in one module fails only its
+    tests, and a module that imports a broken sibling it does not need still loads.
+    """
     import importlib
 
     def load(name: str):
         try:
-            return importlib.import_module(f"exercises.{name}")
-        except Exception as exc:  # a syntax error in one module fails only its tests
-            pytest.fail(f"exercises/{name}.py could not be imported: {describe_exception(exc)}",
-                        pytrace=False)
+            package = importlib.import_module("exercises")
+        except Exception as exc:
+            pytest.fail(f"exercises/__init__.py could not be imported: "
+                        f"{describe_exception(exc)}", pytrace=False)
+        try:
+            return import_submission_module("exercises", Path(package.__path__[0]), name, 0)
+        except ProbeFailure as failure:
+            pytest.fail(failure.message.replace("your module ", "exercises/"), pytrace=False)
 
     return load
 
 
 # -- scores -------------------------------------------------------------------------------------
-def _feedback(excinfo: pytest.ExceptionInfo) -> str:
+def _feedback(excinfo: pytest.ExceptionInfo, self_check: bool = False) -> str:
     exc = excinfo.value
     while isinstance(exc, _EXCEPTION_GROUPS) and exc.exceptions:
         exc = exc.exceptions[0]
@@ -271,8 +298,18 @@ def _feedback(excinfo: pytest.ExceptionInfo) -> str:
         return f"not implemented yet: {exc}" if str(exc) else "not implemented yet"
     if isinstance(exc, AssertionError):
         text = str(exc).strip() or "assertion failed"
+        if "\nassert " in text:  # pytest's rewritten comparison after our Tried/Got block
+            text = text[:text.index("\nassert ")]
+        lines = text.split("\n")  # pytest indents a message's later lines by two spaces
+        if len(lines) > 1 and all(line.startswith("  ") for line in lines[1:]):
+            text = "\n".join([lines[0], *(line[2:] for line in lines[1:])])
     elif isinstance(exc, pytest.fail.Exception):
         text = str(exc.msg if hasattr(exc, "msg") else exc)
+    elif isinstance(exc, ModuleUnavailable):  # a name from a module that failed to import
+        text = f"{exc}\nHint: fix that module first; this check needs it"
+    elif self_check:  # the student's code raised inside a public test
+        text = (f"your code raised {_student_error(exc)}\nHint: the error comes from that "
+                "line of your code; run again with --tb=short to see the calls that led there")
     else:
         text = f"the check could not run: {describe_exception(exc)}"
     notes = [n for n in getattr(exc, "__notes__", [])
@@ -280,6 +317,21 @@ def _feedback(excinfo: pytest.ExceptionInfo) -> str:
     if notes:
         text += "\nSmallest failing case found: " + _drawn_arguments(notes[0])
     return _ADDRESS.sub("", text)  # the same submission always gets the same words
+
+
+def _student_error(exc: BaseException) -> str:
+    """``"ValueError: bad (conv.py, line 12)"``: the innermost line in the student's modules
+    (not in torch, not in the public tests)."""
+    import traceback
+
+    text = describe_exception(exc, Path("/nonexistent"))  # the message, no location yet
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename)
+        if path.parent.name == "exercises" or (
+                path.parent.parent.name == "exercises" and path.parent.name != "tests"):
+            where = f" ({path.name}, line {frame.lineno})"
+    return text + where
 
 
 # a fixture argument in hypothesis's note: ``student=<...SandboxHandle object at 0x7f...>``
@@ -305,7 +357,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return report
     result = state.results.get(item.nodeid)
     if result is None:
-        result = PropertyResult(exercise, _property_name(item, exercise), _points_of(item))
+        points = _points_of(item) * state.scale.get(exercise, 1.0)
+        result = PropertyResult(exercise, _property_name(item, exercise), points)
         state.results[item.nodeid] = result
     if report.when == "call" or (report.when == "setup" and not report.passed):
         if report.passed:
@@ -315,9 +368,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             result.score, result.output = 0.0, reason.removeprefix("Skipped: ")
         else:
             result.score = 0.0
-            result.output = _feedback(call.excinfo) if call.excinfo else "failed"
-            if call.excinfo and call.excinfo.errisinstance((ProbeFailure, NotImplementedError)):
-                report.longrepr = result.output  # a short line instead of a traceback wall
+            self_check = not state.grading
+            result.output = _feedback(call.excinfo, self_check) if call.excinfo else "failed"
+            short = call.excinfo and call.excinfo.errisinstance((ProbeFailure,
+                                                                 NotImplementedError))
+            if short or (self_check and getattr(item.config.option, "tbstyle", "auto") == "auto"):
+                # the Tried / Got / Expected / Hint block, not the test's source (--tb=long
+                # still shows the traceback)
+                report.longrepr = (result.output if short else
+                                   f"{result.name}\n{result.output}")
     return report
 
 

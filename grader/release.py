@@ -371,6 +371,25 @@ def student_readme(pack: Pack) -> str:
                      max_score=str(pack.max_score))
 
 
+STUDENT_CONTRACT = ("## What a student hands in", "## What instructors run")
+
+
+def student_contract(repo: Path) -> str | None:
+    """The student-facing part of docs/contract.md (what to hand in, the names to keep, the
+    exercises and what each depends on); None where the kit has no docs/ (an installed copy)."""
+    path = repo / "docs" / "contract.md"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    start, end = (text.find(marker) for marker in STUDENT_CONTRACT)
+    if start < 0 or end < start:
+        raise ReleaseError(f"{path} has no section {STUDENT_CONTRACT[0]!r} followed by "
+                           f"{STUDENT_CONTRACT[1]!r}: the release takes the part between them")
+    return ("# What the grader expects\n\nThe names, signatures and dependencies the grader "
+            "relies on. Keep them as they are: the grader calls them.\n\n"
+            + text[start:end].rstrip() + "\n")
+
+
 def release_pyproject(pack: Pack) -> str:
     return _template("pyproject.toml.in", name=f"{pack.name}-exercises",
                      description=f"{pack.title}: exercises and self-check")
@@ -393,6 +412,10 @@ def _write_release(root: Path, repo: Path, pack: Pack, stubs: dict[str, str]) ->
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(repo / rel, root / rel)
     (root / "README.md").write_text(student_readme(pack), encoding="utf-8")
+    contract = student_contract(repo)
+    if contract is not None:
+        (root / "docs").mkdir()
+        (root / "docs" / "contract.md").write_text(contract, encoding="utf-8")
     (root / "pyproject.toml").write_text(release_pyproject(pack), encoding="utf-8")
 
 

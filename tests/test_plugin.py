@@ -60,11 +60,12 @@ def run(pytester: pytest.Pytester):
 
 def test_scores_table_and_report(run, pytester):
     result = run("--kit-report", "out/results.json", "--kit-profile", "grading")
-    result.stdout.fnmatch_lines(["*exercise scores*", "conv2d*3 / 5*1/2*",
-                                 "basic_block*0 / 4*", "total*"])
+    # the self-check scales each exercise's public properties to its points in the pack
+    result.stdout.fnmatch_lines(["*exercise scores*", "conv2d*7.20 / 12*1/2*",
+                                 "basic_block*0 / 14*", "total*"])
     result.stdout.fnmatch_lines(["*Hidden checks*"])  # the self-check note
     report = json.loads((pytester.path / "out" / "results.json").read_text())
-    assert report["max_score"] == 18 and report["score"] == 3
+    assert report["max_score"] == 12 + 14 + 8 + 4 and report["score"] == 7.2
     by_name = {t["name"]: t for t in report["tests"]}
     assert set(by_name) == {"conv2d: values match", "conv2d: gradients match",
                             "basic_block: not_implemented", "smoke_test: skipped",

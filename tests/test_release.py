@@ -384,6 +384,34 @@ def test_release_readme_and_pyproject(release):
     assert meta["tool"]["pytest"]["ini_options"]["addopts"] == "--strict-markers"
 
 
+def test_release_ships_the_student_part_of_the_contract(release):
+    contract = (release / "docs" / "contract.md").read_text(encoding="utf-8")
+    for module in PACK.modules:
+        assert f"| `{module}.py` |" in contract
+    for ex in PACK.exercises:
+        assert f"| `{ex.id}` |" in contract
+    assert "What instructors run" not in contract and "results.json" not in contract
+    assert "docs/contract.md" in (release / "README.md").read_text(encoding="utf-8")
+
+
+def test_no_file_cites_a_document_the_kit_does_not_have():
+    """Every cited docs page (and the old upper-case contract and design names) exists here."""
+    import re
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()
+    cited = re.compile(r"\b(docs/[\w.-]+\.md|CONTRACT\.md|DESIGN\.md)")
+    broken = []
+    for rel in tracked:
+        if not rel.endswith((".py", ".md", ".in", ".toml", ".ini", "Makefile", ".sh")):
+            continue
+        for match in cited.finditer((REPO / rel).read_text(encoding="utf-8", errors="ignore")):
+            if not (REPO / match.group(1)).is_file():
+                broken.append(f"{rel}: {match.group(1)}")
+    assert not broken, broken
+
+
 def test_leak_check_catches_a_copied_line(release, tmp_path):
     """The builder's own scan finds a solution line pasted (re-indented, comment cut) anywhere."""
     copy = tmp_path / "copy"

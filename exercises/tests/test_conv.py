@@ -12,15 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .feedback import msg
+
 SIZE_HINT = ("H_out = floor((H_in + 2p - d(k - 1) - 1) / s) + 1: the dilated kernel spans "
              "d(k - 1) + 1 pixels and a partial last window is dropped (floor, not ceil)")
 CONV_HINT = ("output[n, o, i, j] = bias[o] + sum over c, m, k of "
              "input[n, c, i*s + m*d - p, j*s + k*d - p] * weight[o, c, m, k] "
              "(no kernel flip: it is a cross-correlation)")
-
-
-def _msg(tried: str, got: object, expected: object, hint: str = "") -> str:
-    return f"Tried: {tried}\nGot: {got}\nExpected: {expected}\nHint: {hint}"
 
 
 def _call(size: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> str:
@@ -52,7 +50,7 @@ def test_output_size_lesson_examples(load_exercise):
              ((1, 3, 1, 1), 1, "padding lets a 3-kernel fit a 1-pixel input")]
     for args, expected, why in cases:
         got = conv.conv_output_size(*args)
-        assert type(got) is int and got == expected, _msg(
+        assert type(got) is int and got == expected, msg(
             _call(*args), repr(got), f"{expected} (an int): {why}", SIZE_HINT)
 
 
@@ -69,7 +67,7 @@ def test_output_size_matches_torch(load_exercise):
         expected = F.conv2d(torch.zeros(1, 1, size, 1), torch.zeros(1, 1, k, 1), stride=s,
                             padding=(p, 0), dilation=d).shape[2]
         got = conv.conv_output_size(size, k, s, p, d)
-        assert got == expected, _msg(_call(*args), repr(got),
+        assert got == expected, msg(_call(*args), repr(got),
                                      f"{expected} (the height F.conv2d returns)", SIZE_HINT)
 
     check()
@@ -93,7 +91,7 @@ def test_output_size_rejects_invalid(load_exercise):
             raise
         except Exception as exc:  # the wrong kind of error teaches as much as none
             outcome = f"raised {type(exc).__name__}: {exc}"
-        raise AssertionError(_msg(_call(*args) + f" ({why})", outcome, "a ValueError",
+        raise AssertionError(msg(_call(*args) + f" ({why})", outcome, "a ValueError",
                                   "check size, kernel, stride, dilation >= 1 and padding >= 0, "
                                   "and that the dilated kernel fits in the padded input"))
 
@@ -141,16 +139,16 @@ def _describe(case: dict) -> str:
 
 
 def _check_close(got: object, expected: torch.Tensor, tried: str, what: str = "output") -> None:
-    assert isinstance(got, torch.Tensor), _msg(tried, f"a {type(got).__name__}",
+    assert isinstance(got, torch.Tensor), msg(tried, f"a {type(got).__name__}",
                                                "a torch.Tensor", CONV_HINT)
-    assert got.shape == expected.shape, _msg(
+    assert got.shape == expected.shape, msg(
         tried, f"{what} of shape {tuple(got.shape)}", f"shape {tuple(expected.shape)}",
         "H_out and W_out follow conv_output_size, per axis")
-    assert got.dtype == expected.dtype, _msg(
+    assert got.dtype == expected.dtype, msg(
         tried, f"{what} of dtype {got.dtype}", f"dtype {expected.dtype}",
         "build the result in the input's dtype (e.g. input.new_zeros(...))")
     err = (got - expected).abs().max().item()
-    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-8), _msg(
+    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-8), msg(
         tried, f"{what} differs from F.conv2d's by up to {err:.3g}", "the same values", CONV_HINT)
 
 
@@ -165,7 +163,7 @@ def test_conv2d_worked_example(load_exercise):
     expected = torch.tensor([[X_OUTPUT]], dtype=torch.float64)  # (1, 1, 3, 3)
     shown = got.tolist() if isinstance(got, torch.Tensor) else repr(got)
     assert isinstance(got, torch.Tensor) and got.shape == expected.shape and \
-        torch.equal(got, expected), _msg(
+        torch.equal(got, expected), msg(
             "conv2d on the lesson's 5x5 checkerboard with the 3x3 'X' kernel", shown,
             X_OUTPUT, "where the kernel's centre sits on a 1, all five ones line up with ones")
 
@@ -215,18 +213,18 @@ def test_conv2d_gradients(load_exercise):
         opts = {k: case[k] for k in ("stride", "padding", "dilation")}
         out = conv.conv2d(x, w, b, **opts)
         tried = _describe(case) + ", then backward"
-        assert isinstance(out, torch.Tensor) and out.requires_grad, _msg(
+        assert isinstance(out, torch.Tensor) and out.requires_grad, msg(
             tried, "an output autograd cannot differentiate", "an output with requires_grad",
             "build it from differentiable torch ops: no .item(), numpy or .detach()")
         ref = F.conv2d(x, w, b, **opts)
         upstream = torch.randn(ref.shape, dtype=ref.dtype,
                                generator=torch.Generator().manual_seed(case["seed"] + 1))
-        assert out.shape == ref.shape, _msg(tried, f"output shape {tuple(out.shape)}",
-                                            f"shape {tuple(ref.shape)}")
+        assert out.shape == ref.shape, msg(tried, f"output shape {tuple(out.shape)}",
+                                            f"shape {tuple(ref.shape)}", SIZE_HINT)
         got = torch.autograd.grad(out, leaves, upstream, allow_unused=True)
         expected = torch.autograd.grad(ref, leaves, upstream)
         for name, g, e in zip(("input", "weight", "bias"), got, expected, strict=False):
-            assert g is not None, _msg(tried, f"no gradient reaches the {name}",
+            assert g is not None, msg(tried, f"no gradient reaches the {name}",
                                        "a gradient", f"the {name} must take part in the output")
             _check_close(g, e, tried, f"the gradient of the {name}")
 
@@ -255,7 +253,7 @@ def test_conv2d_hand_made(load_exercise):
     with recorder:
         conv.conv2d(x, w, None, 1, 1, 1)
     banned = sorted(op for op in recorder.ops if "conv" in op)
-    assert not banned, _msg("conv2d(input (1, 2, 6, 6), weight (3, 2, 3, 3), padding=1)",
+    assert not banned, msg("conv2d(input (1, 2, 6, 6), weight (3, 2, 3, 3), padding=1)",
                             f"it reached torch's convolution operator {banned}",
                             "no convolution operator", "the exercise is to build it by hand: "
                             "slice the padded input per kernel offset (or unfold) and sum")

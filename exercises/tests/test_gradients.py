@@ -16,12 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from .feedback import msg
+
 NORM_HINT = ("one forward, cross-entropy against y, one backward; then for each parameter with "
              "dim() >= 2, in named_parameters() order: (name, its gradient's L2 norm as a float)")
-
-
-def _msg(tried: str, got: object, expected: object, hint: str = "") -> str:
-    return f"Tried: {tried}\nGot: {got}\nExpected: {expected}\nHint: {hint}"
 
 
 def tiny_cnn(seed: int = 0) -> nn.Module:
@@ -56,7 +54,7 @@ def test_norm_names_and_order(load_exercise):
     got = _rows(gradients.measure_gradient_norms(model, x, y))
     names = [r[0] if isinstance(r, tuple) and r else r for r in got]
     expected = [n for n, p in model.named_parameters() if p.dim() >= 2]
-    assert names == expected, _msg(
+    assert names == expected, msg(
         "measure_gradient_norms on Conv2d-BN-ReLU-Conv2d-ReLU-pool-Linear", names, expected,
         "skip biases and BatchNorm vectors (dim 1); keep named_parameters() order")
 
@@ -71,14 +69,14 @@ def test_norm_values(load_exercise):
         expected = _torch_norms(model, x, y)
         got = _rows(gradients.measure_gradient_norms(model, x, y))
         types = {type(r[1]).__name__ for r in got if isinstance(r, tuple) and len(r) == 2}
-        assert types == {"float"}, _msg("measure_gradient_norms: the type of each norm",
+        assert types == {"float"}, msg("measure_gradient_norms: the type of each norm",
                                         sorted(types), "['float']",
                                         "return plain Python floats (tensor.item())")
         for (name, want), row in zip(expected, got, strict=False):
-            assert row[0] == name and math.isclose(row[1], want, rel_tol=1e-5), _msg(
+            assert row[0] == name and math.isclose(row[1], want, rel_tol=1e-5), msg(
                 f"measure_gradient_norms on the tiny CNN, seed {seed}", row, (name, want),
                 NORM_HINT)
-        assert len(got) == len(expected), _msg("measure_gradient_norms: number of rows",
+        assert len(got) == len(expected), msg("measure_gradient_norms: number of rows",
                                                len(got), len(expected), NORM_HINT)
 
 
@@ -93,7 +91,7 @@ def test_norms_repeatable(load_exercise):
     second = _rows(gradients.measure_gradient_norms(model, x, y))
     same = len(first) == len(second) and all(
         math.isclose(a[1], b[1], rel_tol=1e-5) for a, b in zip(first, second, strict=False))
-    assert same, _msg("measure_gradient_norms twice on the same model and batch",
+    assert same, msg("measure_gradient_norms twice on the same model and batch",
                       f"first {first[:2]}..., second {second[:2]}...", "the same norms",
                       "backward ADDS into .grad: clear the old gradients first "
                       "(model.zero_grad())")
@@ -109,14 +107,14 @@ def test_spread_examples(load_exercise):
              ([("a", 1.0), ("b", 0.5), ("c", 100.0)], math.log10(200.0))]
     for norms, expected in cases:
         got = gradients.gradient_norm_spread(norms)
-        assert isinstance(got, float) and math.isclose(got, expected, abs_tol=1e-12), _msg(
+        assert isinstance(got, float) and math.isclose(got, expected, abs_tol=1e-12), msg(
             f"gradient_norm_spread({norms})", repr(got), expected,
             "log10(largest norm / smallest norm), as a float")
     try:
         outcome = f"returned {gradients.gradient_norm_spread([])!r}"
     except ValueError:
         outcome = ""
-    assert not outcome, _msg("gradient_norm_spread([])", outcome, "a ValueError",
+    assert not outcome, msg("gradient_norm_spread([])", outcome, "a ValueError",
                              "there is nothing to compare in an empty list")
 
 
@@ -133,7 +131,7 @@ def test_spread_closed_form(load_exercise):
         norms = [(f"layer{i}.weight", v) for i, v in enumerate(values)]
         expected = math.log10(max(values) / min(values))
         got = gradients.gradient_norm_spread(norms)
-        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9), _msg(
+        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9), msg(
             f"gradient_norm_spread({norms})", repr(got), expected,
             "log10(max / min) over the norms (the second entry of each row)")
 

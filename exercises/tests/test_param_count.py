@@ -12,11 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from .feedback import msg
+
 RESNET18_PARAMS = 11_173_962
-
-
-def _msg(tried: str, got: object, expected: object, hint: str = "") -> str:
-    return f"Tried: {tried}\nGot: {got}\nExpected: {expected}\nHint: {hint}"
 
 
 def _numel(module: nn.Module) -> int:
@@ -46,7 +44,7 @@ def test_lesson_examples(load_exercise):
              ("linear_params(512, 10)", pc.linear_params(512, 10), 5_130,
               "in * out weights plus out biases")]
     for call, got, expected, hint in cases:
-        assert got == expected, _msg(call, repr(got), expected, hint)
+        assert got == expected, msg(call, repr(got), expected, hint)
 
 
 @pytest.mark.param_count
@@ -61,18 +59,19 @@ def test_closed_forms_match_torch(load_exercise):
     def check(c_in: int, c_out: int, k: int | tuple[int, int], bias: bool) -> None:
         conv = nn.Conv2d(c_in, c_out, k, bias=bias, device="meta")
         got = pc.conv2d_params(c_in, c_out, k, bias=bias)
-        assert got == _numel(conv), _msg(
+        assert got == _numel(conv), msg(
             f"conv2d_params({c_in}, {c_out}, {k}, bias={bias})", repr(got),
             f"{_numel(conv)} (what nn.Conv2d holds)", "a tuple kernel (kh, kw) is kh x kw")
         bn = nn.BatchNorm2d(c_out, device="meta")
         got = pc.batchnorm2d_params(c_out)
-        assert got == _numel(bn), _msg(f"batchnorm2d_params({c_out})", repr(got),
+        assert got == _numel(bn), msg(f"batchnorm2d_params({c_out})", repr(got),
                                        f"{_numel(bn)} (what nn.BatchNorm2d holds)",
                                        "count parameters only, not the running statistics")
         fc = nn.Linear(c_in, c_out, bias=bias, device="meta")
         got = pc.linear_params(c_in, c_out, bias=bias)
-        assert got == _numel(fc), _msg(f"linear_params({c_in}, {c_out}, bias={bias})",
-                                       repr(got), f"{_numel(fc)} (what nn.Linear holds)")
+        assert got == _numel(fc), msg(f"linear_params({c_in}, {c_out}, bias={bias})",
+                                       repr(got), f"{_numel(fc)} (what nn.Linear holds)",
+                                       "in * out weights, plus out biases when bias=True")
 
     check()
 
@@ -89,7 +88,7 @@ def test_count_parameters_excludes_buffers(load_exercise):
     hint = ("sum p.numel() over model.parameters(); BatchNorm's running_mean, running_var and "
             "num_batches_tracked are buffers, not parameters" if got == with_buffers else
             "sum p.numel() over model.parameters() (nested modules included)")
-    assert got == expected, _msg("count_parameters on Conv2d-BatchNorm2d-ReLU-Conv2d-Linear",
+    assert got == expected, msg("count_parameters on Conv2d-BatchNorm2d-ReLU-Conv2d-Linear",
                                  repr(got), expected, hint)
 
 
@@ -103,11 +102,11 @@ def test_count_parameters_trainable_only(load_exercise):
         p.requires_grad_(False)
     expected = sum(p.numel() for p in model.parameters() if p.requires_grad)
     got = pc.count_parameters(model, trainable_only=True)
-    assert got == expected, _msg("count_parameters(model, trainable_only=True), first conv + "
+    assert got == expected, msg("count_parameters(model, trainable_only=True), first conv + "
                                  "BatchNorm frozen", repr(got), expected,
                                  "count only parameters with requires_grad=True")
     got = pc.count_parameters(model)
-    assert got == _numel(model), _msg("count_parameters(model) with some layers frozen",
+    assert got == _numel(model), msg("count_parameters(model) with some layers frozen",
                                       repr(got), _numel(model),
                                       "without trainable_only, frozen parameters count too")
 
@@ -124,7 +123,7 @@ def test_parameter_table(load_exercise):
     expected = [(name, tuple(p.shape), p.numel()) for name, p in model.named_parameters()]
     got = pc.parameter_table(model)
     rows = [tuple(row) for row in got] if isinstance(got, list) else got
-    assert rows == expected, _msg("parameter_table(Sequential(zeta=Conv2d, alpha=BatchNorm2d, "
+    assert rows == expected, msg("parameter_table(Sequential(zeta=Conv2d, alpha=BatchNorm2d, "
                                   "head=Linear))", repr(got), expected,
                                   "one row per named_parameters() entry, in that order: "
                                   "(name, tuple(shape), number of scalars)")
@@ -136,11 +135,11 @@ def test_resnet18_param_count(load_exercise):
     """resnet18_param_count() is 11,173,962, and the fc layer follows num_classes"""
     pc = load_exercise("param_count")
     got = pc.resnet18_param_count()
-    assert got == RESNET18_PARAMS, _msg(
+    assert got == RESNET18_PARAMS, msg(
         "resnet18_param_count()", repr(got), f"{RESNET18_PARAMS:,}",
         "stem conv 3->64 + BN; per stage two blocks of two 3x3 convs + two BNs, no conv bias; "
         "a 1x1 conv + BN shortcut where the width changes (layer2..layer4); fc 512->10")
     got = pc.resnet18_param_count(num_classes=100)
     expected = RESNET18_PARAMS + 90 * 512 + 90
-    assert got == expected, _msg("resnet18_param_count(num_classes=100)", repr(got),
+    assert got == expected, msg("resnet18_param_count(num_classes=100)", repr(got),
                                  f"{expected:,}", "only the fc layer depends on num_classes")

@@ -14,13 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from .feedback import msg
+
 RF_HINT = ("grow the field layer by layer: each layer adds d (k - 1) times the 'jump', the "
            "product of the strides of the layers BEFORE it (its own stride does not count)")
 RESNET18_FIELDS = {"conv1": 3, "layer1": 11, "layer2": 25, "layer3": 53, "layer4": 109}
-
-
-def _msg(tried: str, got: object, expected: object, hint: str = "") -> str:
-    return f"Tried: {tried}\nGot: {got}\nExpected: {expected}\nHint: {hint}"
 
 
 def _support_width(grad: torch.Tensor, dim: int) -> int:
@@ -77,7 +75,7 @@ def test_receptive_field_examples(load_exercise):
              ([(7, 2), (3, 2), (3, 1)], 19, "7 + 2 * 2 + 2 * 4")]
     for layers, expected, why in cases:
         got = rf.receptive_field(layers)
-        assert got == expected, _msg(f"receptive_field({layers})", repr(got),
+        assert got == expected, msg(f"receptive_field({layers})", repr(got),
                                      f"{expected}: {why}", RF_HINT)
 
 
@@ -93,7 +91,7 @@ def test_receptive_field_matches_gradient(load_exercise):
         got = rf.receptive_field(layers)
         height, width = empirical_field(layers)
         assert height == width  # the oracle itself: square kernels, square field
-        assert got == height, _msg(
+        assert got == height, msg(
             f"receptive_field({layers})", repr(got),
             f"{height}: the gradient of one output unit of that stack (Conv2d, BatchNorm, "
             f"ReLU) w.r.t. the input is nonzero over {height}x{height} pixels", RF_HINT)
@@ -107,11 +105,11 @@ def test_resnet18_table(load_exercise):
     """gives the lesson's ResNet-18 table: 3, 11, 25, 53, 109"""
     rf = load_exercise("receptive_field")
     got = rf.resnet18_receptive_fields()
-    assert isinstance(got, dict) and set(got) == set(RESNET18_FIELDS), _msg(
+    assert isinstance(got, dict) and set(got) == set(RESNET18_FIELDS), msg(
         "resnet18_receptive_fields()", repr(got), f"a dict with keys {list(RESNET18_FIELDS)}",
         "one entry after the stem conv and one after each stage")
     wrong = {k: got[k] for k in RESNET18_FIELDS if got[k] != RESNET18_FIELDS[k]}
-    assert not wrong, _msg(
+    assert not wrong, msg(
         "resnet18_receptive_fields()", f"{wrong} (wrong entries)", RESNET18_FIELDS,
         "main path only: conv1 is 3x3 stride 1; each stage holds 4 convs 3x3, the first of "
         "layer2..layer4 with stride 2; 1x1 shortcuts never widen the field")
@@ -132,6 +130,6 @@ def test_receptive_field_rejects_malformed(load_exercise):
             raise
         except Exception as exc:  # the wrong kind of error teaches as much as none
             outcome = f"raised {type(exc).__name__}: {exc}"
-        raise AssertionError(_msg(f"receptive_field({layers})", outcome, "a ValueError",
+        raise AssertionError(msg(f"receptive_field({layers})", outcome, "a ValueError",
                                   "a layer is (kernel, stride) or (kernel, stride, dilation), "
                                   "each a positive int"))

@@ -12,13 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.utils import make_grid
 
+from .feedback import msg
+
 GRID_HINT = ("scale each filter on its own: (f - f.min()) / max(f.max() - f.min(), 1e-5); "
              "min(nrow, O) columns, ceil(O / columns) rows, `padding` zero pixels around and "
              "between tiles; single-channel filters repeated to grey RGB")
-
-
-def _msg(tried: str, got: object, expected: object, hint: str = "") -> str:
-    return f"Tried: {tried}\nGot: {got}\nExpected: {expected}\nHint: {hint}"
 
 
 def _check(vis, shape: tuple[int, int, int, int], nrow: int, padding: int, seed: int) -> None:
@@ -29,14 +27,15 @@ def _check(vis, shape: tuple[int, int, int, int], nrow: int, padding: int, seed:
                          scale_each=True)  # (3, H, W)
     tried = f"filter_grid(weight of shape {shape}, nrow={nrow}, padding={padding})"
     got = vis.filter_grid(weight, nrow=nrow, padding=padding)
-    assert isinstance(got, torch.Tensor), _msg(tried, type(got).__name__, "a torch.Tensor")
-    assert tuple(got.shape) == tuple(expected.shape), _msg(
+    assert isinstance(got, torch.Tensor), msg(tried, type(got).__name__, "a torch.Tensor",
+                                               "return the grid tensor itself, not a figure")
+    assert tuple(got.shape) == tuple(expected.shape), msg(
         tried, f"shape {tuple(got.shape)}", f"shape {tuple(expected.shape)} (make_grid's)",
         GRID_HINT)
     err = (got.float() - expected).abs().max().item()
-    assert err < 1e-5, _msg(tried, f"values differ from make_grid's by up to {err:.3g}",
+    assert err < 1e-5, msg(tried, f"values differ from make_grid's by up to {err:.3g}",
                             "the same image", GRID_HINT)
-    assert torch.equal(weight, kept), _msg(tried, "the weight passed in was modified",
+    assert torch.equal(weight, kept), msg(tried, "the weight passed in was modified",
                                            "weight left as it was", "work on a copy")
 
 
@@ -47,7 +46,7 @@ def test_resnet_conv1_grid_shape(load_exercise):
     vis = load_exercise("visualize")
     got = vis.filter_grid(torch.randn(64, 3, 3, 3))
     shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-    assert shape == (3, 33, 33), _msg("filter_grid(weight of shape (64, 3, 3, 3))", shape,
+    assert shape == (3, 33, 33), msg("filter_grid(weight of shape (64, 3, 3, 3))", shape,
                                       (3, 33, 33), "8 x 8 tiles of 3 pixels, 1 pixel of padding "
                                       "around and between them: 8 * (3 + 1) + 1 = 33")
 
