@@ -25,14 +25,17 @@ from typing import Any
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox.worker import wire
 from grader.sandbox.worker.guard import (
+    ModuleUnavailable,
     describe_exception,
     guarded_call,
     import_submission_module,
     install_submission_package,
 )
 
-__all__ = ["DEFAULT_TIMEOUT_S", "InProcessHandle", "ReferenceHandle", "UnavailableHandle",
-           "describe_exception", "guarded_call", "open_handle", "reference_cache"]
+# the in-process side of the worker's guards (the self-check's load_exercise uses them too)
+__all__ = ["DEFAULT_TIMEOUT_S", "InProcessHandle", "ModuleUnavailable", "ReferenceHandle",
+           "UnavailableHandle", "describe_exception", "guarded_call", "import_submission_module",
+           "open_handle", "reference_cache"]
 
 DEFAULT_TIMEOUT_S = 60.0
 CACHE_ENV = "KIT_REFERENCE_CACHE"

@@ -26,12 +26,17 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from grader.handle import InProcessHandle, describe_exception, open_handle
+from grader.handle import (
+    InProcessHandle,
+    ModuleUnavailable,
+    describe_exception,
+    import_submission_module,
+    open_handle,
+)
 from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
-from grader.sandbox.worker.guard import ModuleUnavailable, import_submission_module
 from grader.versions import case_versions
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
