@@ -7,6 +7,7 @@
     python -m grader stubs [--check]
     python -m grader notebook [--check]
     python -m grader nbgrader-course DIR [--only ID,...] [--force]
+    python -m grader nbgrader-autograde COURSE ASSIGNMENT [--student ID] [--jobs N] [--force]
     python -m grader batch SUBMISSIONS --out DIR [--jobs N] [--scheduler ADDRESS] [--force]
     python -m grader gradescope OUT.zip [--force]
 """
@@ -110,6 +111,23 @@ def _nbgrader_course(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nbgrader_autograde(args: argparse.Namespace) -> int:
+    from grader.nbgrader_autograde import AutogradeError, nbgrader_autograde, summary
+    from grader.packs import load_pack
+
+    try:
+        result = nbgrader_autograde(args.course, args.assignment, students=tuple(args.student),
+                                    jobs=args.jobs, force=args.force, pack=load_pack(args.pack),
+                                    allow_unsandboxed=args.allow_unsandboxed)
+    except AutogradeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    print(f"recorded in the gradebook; feedback: nbgrader generate_feedback {args.assignment}; "
+          "grades: nbgrader export")
+    return result.exit_code
+
+
 def _batch(args: argparse.Namespace) -> int:
     from grader.batch.run import BatchOptions, run_batch
 
@@ -196,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated exercise ids: only their exercise and test cells")
     c.add_argument("--force", action="store_true", help="replace existing files")
     c.set_defaults(func=_nbgrader_course)
+
+    a = sub.add_parser("nbgrader-autograde", help="nbgrader autograde, with student code run "
+                       "only in the sandbox: scores and feedback go into nbgrader's gradebook")
+    a.add_argument("course", help="the nbgrader course directory (holds nbgrader_config.py)")
+    a.add_argument("assignment", help="the assignment id, e.g. day02")
+    a.add_argument("--student", action="append", default=[], metavar="ID",
+                   help="grade only this student (repeatable; default: every submission)")
+    a.add_argument("--jobs", type=int, default=None,
+                   help="notebooks graded at once (default: the cores)")
+    a.add_argument("--force", action="store_true",
+                   help="regrade notebooks already graded with the same content and grader")
+    _allow_unsandboxed(a)
+    a.set_defaults(func=_nbgrader_autograde)
 
     b = sub.add_parser("batch", help="grade a class: a folder or zip of submissions, or a "
                        "Canvas download, on Dask; gradebook.csv and summary.md")

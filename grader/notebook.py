@@ -309,11 +309,14 @@ NBGRADER_CONFIG = '''\
 
 Run nbgrader from this folder:
     nbgrader generate_assignment {assignment}   source/ -> release/ (no solutions, no hidden tests)
-    nbgrader autograde {assignment}             submitted/<student>/ -> autograded/<student>/
+    python -m grader nbgrader-autograde . {assignment}
+                                      submitted/ -> autograded/ and the gradebook; student code
+                                      runs only in the kit's sandbox (marks that count)
     nbgrader generate_feedback {assignment}     feedback/<student>/ (hidden tests removed)
     nbgrader export                             grades.csv
-The kernel that autogrades must have the kit installed (pip install 'dl-exercise-kit[nbgrader]'):
-the test cells call its graders. It runs student code unsandboxed: see the kit's README.
+Plain `nbgrader autograde {assignment}` also works, in a kernel that has the kit installed (the
+test cells call its graders), but it runs student code unsandboxed: formative use only (see
+the kit's README, "Notebook courses").
 """
 
 import os

@@ -1,4 +1,5 @@
-"""Finding the student's modules in what was handed in: a folder or a ``.zip`` of one.
+"""Finding the student's modules in what was handed in: a folder, a ``.zip`` of one, or a
+notebook (``.ipynb``, alone or as the only file of a folder without modules).
 
 Accepted layouts: the modules at the top (``conv.py``, ``blocks.py`` ...), or one folder
 below (``exercises/conv.py`` or ``day02/conv.py``). Zips are unpacked with caps on size and
@@ -118,6 +119,18 @@ def find_package_dir(root: Path, modules: Iterable[str]) -> Path:
     return best if hits(best) else root  # none at all: every probe says which file is missing
 
 
+def _lone_notebook(root: Path, modules: Iterable[str]) -> Path | None:
+    """The one notebook of a folder that has none of the modules (a notebook class handed in
+    through a batch or an LMS folder), or None."""
+    modules = tuple(modules)
+    package = find_package_dir(root, modules)
+    if any((package / f"{m}.py").exists() for m in modules):
+        return None
+    notebooks = [p for p in (*root.glob("*.ipynb"), *root.glob("*/*.ipynb"))
+                 if p.is_file() and not any(part.startswith(".") for part in p.parts[-2:])]
+    return notebooks[0] if len(notebooks) == 1 else None
+
+
 @contextmanager
 def open_submission(path: str | Path, modules: Iterable[str]) -> Iterator[Path]:
     """Yield the folder holding the submission's modules (unpacking a zip to a temp dir)."""
@@ -125,8 +138,11 @@ def open_submission(path: str | Path, modules: Iterable[str]) -> Iterator[Path]:
     if not path.exists():
         raise SubmissionError(f"submission {path} does not exist")
     if path.is_dir():
-        yield find_package_dir(path, modules)
-        return
+        notebook = _lone_notebook(path, modules)
+        if notebook is None:
+            yield find_package_dir(path, modules)
+            return
+        path = notebook  # a folder that holds a notebook and no modules: grade the notebook
     if path.suffix.lower() == ".ipynb":  # a notebook course: its solution cells, as modules
         from grader.notebook import notebook_to_package
 
@@ -138,5 +154,13 @@ def open_submission(path: str | Path, modules: Iterable[str]) -> Iterator[Path]:
         raise SubmissionError(f"submission {path} is not a folder, a .zip or a notebook "
                               "(.ipynb)")
     with tempfile.TemporaryDirectory(prefix="kit-submission-") as tmp:
-        _safe_extract(path, Path(tmp))
-        yield find_package_dir(Path(tmp), modules)
+        (Path(tmp) / "zip").mkdir()
+        _safe_extract(path, Path(tmp) / "zip")
+        notebook = _lone_notebook(Path(tmp) / "zip", modules)
+        if notebook is None:
+            yield find_package_dir(Path(tmp) / "zip", modules)
+        else:
+            from grader.notebook import notebook_to_package
+
+            notebook_to_package(notebook, Path(tmp) / "notebook", tuple(modules))
+            yield Path(tmp) / "notebook"

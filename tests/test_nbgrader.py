@@ -27,7 +27,7 @@ from grader.notebook import write_notebook
 from grader.packs import load_pack
 from grader.release import find_leaks, solution_fingerprints
 from tests.corpus import Edit
-from tests.notebook_helpers import cell, load, nbgrader_meta, save, solved, text
+from tests.notebook_helpers import REPO, cell, load, nbgrader_meta, save, solved, text
 
 pytest.importorskip("nbgrader", reason="needs the [nbgrader] extra (make test installs it)")
 pytest.importorskip("jupytext", reason="needs the [nbgrader] extra (make test installs it)")
@@ -160,3 +160,124 @@ def test_feedback_shows_results_but_not_hidden_tests(course):
     assert "param_count: " in words and "(hidden tests)" in words  # the graders' report
     assert "HIDDEN TESTS" not in words
     assert not HIDDEN_CALL.search(words)
+
+
+# -- python -m grader nbgrader-autograde: the same flow, student code only in the sandbox ----------
+READS_SOLUTIONS = (f"exec(open({str(REPO / 'solutions' / 'conv.py')!r}).read())  "
+                   "# the instructor's copy, readable in the instructor's kernel")
+PATCHES_CHECK = ("import grader.notebook_api as api\n"
+                 "api.check = lambda *args, **kwargs: 1000.0  # every test cell: full marks")
+SANDBOXED = ("good", "buggy", "stub", "tamper", "reader", "patcher")
+
+
+def _sandboxed_students(release: dict) -> dict[str, dict]:
+    students = _students(release)
+    reader = solved(release)
+    cell(reader, "conv-conv_output_size")["source"] = READS_SOLUTIONS
+    patcher = json.loads(json.dumps(release))
+    patcher["cells"].insert(0, {"cell_type": "code", "id": "patch", "metadata": {},
+                                "execution_count": None, "outputs": [],
+                                "source": PATCHES_CHECK})
+    cell(patcher, "test_param_count")["source"] = PATCHES_CHECK + "\ncheck('param_count')"
+    return {**students, "reader": reader, "patcher": patcher}
+
+
+def _kit(course: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "grader", "nbgrader-autograde", str(course),
+                           *args], cwd=course, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, f"nbgrader-autograde failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def sandboxed(tmp_path_factory) -> SimpleNamespace:
+    from nbgrader.api import Gradebook
+
+    tmp = tmp_path_factory.mktemp("sandboxed")
+    env = _jupyter_env(tmp)
+    root = tmp / "course"
+    assert grader_cli(["nbgrader-course", str(root)]) == 0
+    write_notebook(PACK, root / "source" / "quick" / "quick.ipynb", only=QUICK)
+    _nbgrader(root, env, "generate_assignment", "quick")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kit-day02") as gb:
+        gb.update_or_create_assignment("quick", duedate="2026-01-01 12:00:00 UTC")
+    release = load(root / "release" / "quick" / "quick.ipynb")
+    for student, nb in _sandboxed_students(release).items():
+        save(nb, root / "submitted" / student / "quick" / "quick.ipynb")
+    (root / "submitted" / "buggy" / "quick" / "timestamp.txt").write_text(
+        "2026-01-02 12:00:00.000000 UTC")  # a day late
+    first = _kit(root, env, "quick", "--jobs", "2")
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kit-day02") as gb:
+        mark = gb.find_grade("test_param_count", "quick", "quick", "buggy")
+        mark.manual_score = 7.5  # a TA's override, then a regrade of that student
+        gb.find_comment("conv-conv_output_size", "quick", "quick", "buggy").manual_comment = \
+            "see me"
+        gb.db.commit()
+    again = _kit(root, env, "quick", "--student", "buggy", "--force")
+    _nbgrader(root, env, "generate_feedback", "quick")
+    _nbgrader(root, env, "export")
+    with open(root / "grades.csv", newline="") as f:
+        totals = {row["student_id"]: (float(row["score"]), float(row["max_score"]))
+                  for row in csv.DictReader(f)}
+    return SimpleNamespace(root=root, env=env, totals=totals, first=first, again=again)
+
+
+def test_sandboxed_autograde_scores(sandboxed):
+    totals = sandboxed.totals
+    assert totals["good"] == (14.0, 14.0)
+    assert totals["stub"] == (0.0, 14.0)
+    assert 6.0 <= totals["buggy"][0] < 14.0
+    assert totals["tamper"][0] < 14.0
+    # the solutions are out of reach in the sandbox, and check() is never called there
+    assert _cell_scores(sandboxed.root, "reader")["test_conv_output_size"] == 0.0
+    assert totals["patcher"] == (0.0, 14.0)
+    assert "good" in sandboxed.first and "14 / 14" in sandboxed.first
+
+
+def test_sandboxed_autograde_matches_python_m_grader_grade(sandboxed, tmp_path):
+    from grader.grade import grade
+
+    for student in SANDBOXED:
+        if student == "buggy":  # its TA override (7.5) counts in the export instead
+            continue
+        notebook = sandboxed.root / "submitted" / student / "quick" / "quick.ipynb"
+        report = grade(notebook, tmp_path / student, only=QUICK, quiet=True)
+        assert sandboxed.totals[student] == (report.score, report.max_score), student
+
+
+def test_sandboxed_autograde_restores_deleted_test_cells(sandboxed):
+    graded = load(sandboxed.root / "autograded" / "tamper" / "quick" / "quick.ipynb")
+    restored = cell(graded, "test_param_count")
+    printed = "".join("".join(o.get("text", "")) for o in restored["outputs"])
+    assert "param_count: 8 / 8 points (graded in the sandbox)" in printed
+    assert _cell_scores(sandboxed.root, "tamper")["test_param_count"] == 8.0
+    assert _cell_scores(sandboxed.root, "tamper")["test_conv_output_size"] < 6.0
+
+
+def test_sandboxed_autograde_keeps_manual_grades_and_timestamps(sandboxed):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{sandboxed.root / 'gradebook.db'}", "kit-day02") as gb:
+        mark = gb.find_grade("test_param_count", "quick", "quick", "buggy")
+        assert mark.manual_score == 7.5 and mark.score == 7.5 and 0 < mark.auto_score < 8
+        comment = gb.find_comment("conv-conv_output_size", "quick", "quick", "buggy")
+        assert comment.manual_comment == "see me"
+        late = gb.find_submission("quick", "buggy")
+        assert str(late.timestamp).startswith("2026-01-02 12:00:00")
+        assert late.total_seconds_late == 24 * 3600
+    assert sandboxed.totals["buggy"][0] == 6.0 + 7.5
+
+
+def test_sandboxed_autograde_feedback_and_no_kernel_output(sandboxed):
+    page = (sandboxed.root / "feedback" / "buggy" / "quick" / "quick.html").read_text()
+    words = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "(graded in the sandbox)" in words and "HIDDEN TESTS" not in words
+    for student in SANDBOXED:
+        graded = load(sandboxed.root / "autograded" / student / "quick" / "quick.ipynb")
+        for c in graded["cells"]:
+            if nbgrader_meta(c).get("grade") and c["cell_type"] == "code":
+                kinds = [(o["output_type"], o.get("name")) for o in c["outputs"]]
+                assert kinds == [("stream", "stdout"), ("execute_result", None)], kinds
+            elif c["cell_type"] == "code":
+                assert not c.get("outputs"), (student, c.get("id"))  # no kernel ran it

@@ -208,3 +208,19 @@ def test_grade_a_notebook_in_the_sandbox(tmp_path):
     from grader.sandbox.tiers import detect
 
     assert detect().describe() in report.output  # graded in the sandbox, tier named
+
+
+def test_a_folder_or_zip_holding_only_a_notebook_is_that_notebook(tmp_path):
+    """A notebook class through the batch or an LMS: alice/day02.ipynb, or a zip of it."""
+    import zipfile
+
+    nb = save(solved(load(), (BN_BUFFERS,)), tmp_path / "alice" / "day02.ipynb")
+    with zipfile.ZipFile(tmp_path / "bob.zip", "w") as zf:
+        zf.write(nb, "bob/day02.ipynb")
+    for submission in (tmp_path / "alice", tmp_path / "bob.zip"):
+        with open_submission(submission, PACK.modules) as folder:
+            assert {"conv.py", "param_count.py"} <= {p.name for p in folder.iterdir()}
+            assert "4 * num_features" in (folder / "param_count.py").read_text()
+    (tmp_path / "alice" / "conv.py").write_text("")  # modules present: the folder as it is
+    with open_submission(tmp_path / "alice", PACK.modules) as folder:
+        assert folder == tmp_path / "alice"
