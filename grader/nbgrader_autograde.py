@@ -22,6 +22,10 @@ Three steps, all inside nbgrader's own flow:
    and ``export`` read. Manual grades and comments already in the gradebook are kept (nbgrader
    never overwrites them; a changed auto score marks the cell for review).
 
+A student on whom the grader itself fails (not their code: a crashed worker, a broken
+install) is left out of step 3: nothing is recorded for them, the gradebook keeps what it had,
+and the command names them and exits 1, to be run again.
+
 No kernel is started: a cell the student added, or one that monkeypatches ``check``, is never
 executed in the instructor's process. The in-kernel ``nbgrader autograde`` still works for
 formative use (README, "Notebook courses").
@@ -69,6 +73,7 @@ def _kit_scores_class():
     from traitlets import Unicode
 
     from grader.batch.collect import safe_id
+    from grader.batch.store import META
     from grader.notebook_api import _score, _summary
     from grader.results import GradeReport
 
@@ -84,10 +89,12 @@ def _kit_scores_class():
             try:
                 self._report = GradeReport.from_gradescope_dict(
                     json.loads((folder / "results.json").read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError) as exc:
-                error = folder / "error.json"
-                self._why = (json.loads(error.read_text()).get("error", str(exc))
-                             if error.is_file() else f"no grading report ({exc})")
+            except (OSError, ValueError, KeyError) as exc:  # the grader failed on it
+                try:
+                    self._why = "the grader failed: " + json.loads(
+                        (folder / META).read_text(encoding="utf-8"))["error"]
+                except (OSError, ValueError, KeyError):
+                    self._why = f"no grading report ({type(exc).__name__})"
             return super().preprocess(nb, resources)
 
         def preprocess_cell(self, cell, resources, index):
@@ -180,6 +187,7 @@ def _autograde(course: Path, assignment: str, *, pack: Pack, students: tuple[str
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import Execute
 
+    from grader.batch.collect import safe_id
     from grader.batch.run import BatchOptions, run_batch
 
     config = _course_config(course)
@@ -225,7 +233,9 @@ def _autograde(course: Path, assignment: str, *, pack: Pack, students: tuple[str
         batch = run_batch(staging / notebook, reports / notebook, BatchOptions(
             only=exercises, jobs=jobs, force=force, pack=pack.name, quiet=quiet,
             allow_unsandboxed=allow_unsandboxed))
-        result.grader_errors.update({f"{s} ({notebook})": e for s, e in batch.errors.items()})
+        for student in who:
+            if safe_id(student) in batch.errors:
+                result.grader_errors[student] = f"{notebook}: {batch.errors[safe_id(student)]}"
 
     # 3. nbgrader's own Autograde, with KitScores in the kernel's place
     kit_scores = _kit_scores_class()
@@ -238,6 +248,8 @@ def _autograde(course: Path, assignment: str, *, pack: Pack, students: tuple[str
     config.KitScores.reports = str(reports)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     for student in who:
+        if student in result.grader_errors:  # nothing recorded: the gradebook keeps what it had
+            continue
         answer = api.autograde(assignment, student, force=True, create=True)
         if not answer.get("success"):
             result.errors[student] = (answer.get("error") or answer.get("log") or
@@ -258,7 +270,8 @@ def summary(result: AutogradeResult) -> str:
     width = max([len(s) for s in result.totals] + [7])
     lines = [f"{'student':<{width}}  score"]
     lines += [f"{s:<{width}}  {got:g} / {top:g}" for s, (got, top) in sorted(result.totals.items())]
-    lines += [f"grader error: {s}: {e}" for s, e in sorted(result.grader_errors.items())]
+    lines += [f"grader error, nothing recorded for {s} (run again): {e}"
+              for s, e in sorted(result.grader_errors.items())]
     lines += [f"nbgrader failed: {s}: {e}" for s, e in sorted(result.errors.items())]
     lines += result.notes
     return "\n".join(lines)

@@ -167,7 +167,7 @@ READS_SOLUTIONS = (f"exec(open({str(REPO / 'solutions' / 'conv.py')!r}).read()) 
                    "# the instructor's copy, readable in the instructor's kernel")
 PATCHES_CHECK = ("import grader.notebook_api as api\n"
                  "api.check = lambda *args, **kwargs: 1000.0  # every test cell: full marks")
-SANDBOXED = ("good", "buggy", "stub", "tamper", "reader", "patcher")
+SANDBOXED = ("good", "buggy", "stub", "tamper", "reader", "patcher", "unlucky")
 
 
 def _sandboxed_students(release: dict) -> dict[str, dict]:
@@ -179,14 +179,14 @@ def _sandboxed_students(release: dict) -> dict[str, dict]:
                                 "execution_count": None, "outputs": [],
                                 "source": PATCHES_CHECK})
     cell(patcher, "test_param_count")["source"] = PATCHES_CHECK + "\ncheck('param_count')"
-    return {**students, "reader": reader, "patcher": patcher}
+    return {**students, "reader": reader, "patcher": patcher, "unlucky": solved(release)}
 
 
-def _kit(course: Path, env: dict[str, str], *args: str) -> str:
+def _kit(course: Path, env: dict[str, str], *args: str, status: int = 0) -> str:
     done = subprocess.run([sys.executable, "-m", "grader", "nbgrader-autograde", str(course),
                            *args], cwd=course, env=env, capture_output=True, text=True,
                           timeout=900)
-    assert done.returncode == 0, f"nbgrader-autograde failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == status, f"nbgrader-autograde:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
@@ -207,20 +207,25 @@ def sandboxed(tmp_path_factory) -> SimpleNamespace:
         save(nb, root / "submitted" / student / "quick" / "quick.ipynb")
     (root / "submitted" / "buggy" / "quick" / "timestamp.txt").write_text(
         "2026-01-02 12:00:00.000000 UTC")  # a day late
-    first = _kit(root, env, "quick", "--jobs", "2")
+    # the grader itself fails on "unlucky" (a test hook in the grading process): nothing of
+    # theirs may reach the gradebook, and the command must say so and exit 1
+    first = _kit(root, {**env, "KIT_BATCH_TEST_BREAK": "unlucky"}, "quick", "--jobs", "2",
+                 status=1)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kit-day02") as gb:
+        unrecorded = [s.student.id for s in gb.find_assignment("quick").submissions]
         mark = gb.find_grade("test_param_count", "quick", "quick", "buggy")
         mark.manual_score = 7.5  # a TA's override, then a regrade of that student
         gb.find_comment("conv-conv_output_size", "quick", "quick", "buggy").manual_comment = \
             "see me"
         gb.db.commit()
-    again = _kit(root, env, "quick", "--student", "buggy", "--force")
+    again = _kit(root, env, "quick", "--student", "buggy", "--student", "unlucky", "--force")
     _nbgrader(root, env, "generate_feedback", "quick")
     _nbgrader(root, env, "export")
     with open(root / "grades.csv", newline="") as f:
         totals = {row["student_id"]: (float(row["score"]), float(row["max_score"]))
                   for row in csv.DictReader(f)}
-    return SimpleNamespace(root=root, env=env, totals=totals, first=first, again=again)
+    return SimpleNamespace(root=root, env=env, totals=totals, first=first, again=again,
+                           recorded_after_failure=unrecorded)
 
 
 def test_sandboxed_autograde_scores(sandboxed):
@@ -233,6 +238,13 @@ def test_sandboxed_autograde_scores(sandboxed):
     assert _cell_scores(sandboxed.root, "reader")["test_conv_output_size"] == 0.0
     assert totals["patcher"] == (0.0, 14.0)
     assert "good" in sandboxed.first and "14 / 14" in sandboxed.first
+
+
+def test_a_grader_failure_records_nothing_and_says_so(sandboxed):
+    assert "grader error, nothing recorded for unlucky (run again)" in sandboxed.first
+    assert "simulated grader failure" in sandboxed.first
+    assert "unlucky" not in sandboxed.recorded_after_failure
+    assert sandboxed.totals["unlucky"] == (14.0, 14.0)  # graded on the next run
 
 
 def test_sandboxed_autograde_matches_python_m_grader_grade(sandboxed, tmp_path):
