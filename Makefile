@@ -19,7 +19,7 @@ OUT ?= grading-report
 STAMP := $(VENV)/.installed
 NB_STAMP := $(VENV)/.installed-nbgrader
 
-.PHONY: grade test lint bench stubs release sandbox-tools clean
+.PHONY: grade test test-fast lint bench stubs release sandbox-tools clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,13 @@ $(NB_STAMP): $(STAMP)
 TEST_TIERS ?= bubblewrap
 test: $(STAMP) $(NB_STAMP) sandbox-tools lint
 	KIT_TEST_TIERS=$(TEST_TIERS) KIT_REQUIRE_TIERS=$(TEST_TIERS) \
-	  $(PY) -m pytest -q -p no:cacheprovider
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=15
+
+# The inner loop: everything not marked slow (no whole classes, corpus, attacks, containers,
+# nbgrader courses or wheel builds). make test stays the whole suite, and CI runs that.
+test-fast: $(STAMP) $(NB_STAMP) sandbox-tools lint
+	KIT_TEST_TIERS=$(TEST_TIERS) KIT_REQUIRE_TIERS=$(TEST_TIERS) \
+	  $(PY) -m pytest -q -p no:cacheprovider -m "not slow" --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

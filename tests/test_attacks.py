@@ -29,6 +29,8 @@ from grader.sandbox.paths import UID_BASE
 from tests.corpus import REPO, SOLUTIONS
 from tests.sandbox_tiers import TIERS, grade, use_tier
 
+pytestmark = pytest.mark.slow  # every attack against every sandbox tier
+
 SECRET = "grader-secret-7f3a"  # set in the grader's environment; must never reach a report
 
 
@@ -234,7 +236,6 @@ def tier(request, monkeypatch):
     return use_tier(request.param, monkeypatch)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tier, tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_GRADER_SECRET", SECRET)

@@ -15,6 +15,8 @@ import pytest
 from tests.corpus import REPO, SOLUTIONS, copy_solutions
 from tests.sandbox_tiers import TIERS, grade, use_tier
 
+pytestmark = pytest.mark.slow  # every case grades a submission in the sandbox
+
 ONLY = ("conv_output_size", "receptive_field")
 
 

@@ -34,6 +34,8 @@ from grader.versions import case_versions, describe
 from tests.corpus import REPO, SOLUTIONS, build_submission
 from tests.corpus.conv import VARIANTS as CONV_VARIANTS
 
+pytestmark = pytest.mark.slow  # Dask clusters and whole classes
+
 ONLY = ("conv_output_size",)
 PACK = load_pack("day02")
 STUBS = REPO / "exercises"
@@ -356,7 +358,23 @@ def test_resume_skips_graded_and_force_regrades(small_class, tmp_path):
 
 def test_kill_9_mid_batch_then_rerun_gives_the_same_gradebook(small_class, tmp_path):
     cls, ref = small_class
-    out = tmp_path / "out"
+    # the kill lands after the first report; on a busy machine the batch may finish in the
+    # moments between (an inherent race): then try again, in a fresh folder
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        _kill_after_first_result(cls, out)
+        if not (out / "gradebook.csv").exists():
+            break
+    assert not (out / "gradebook.csv").exists()  # it really died mid-batch
+    rerun = run_batch(cls, out, OPTIONS)
+    assert rerun.graded and len(rerun.graded) + len(rerun.skipped) == 3
+    assert (out / "gradebook.csv").read_text() == (ref / "gradebook.csv").read_text()
+    assert len(read_csv(out / "gradebook.csv")) == 1 + 3  # one row per student
+    assert reports_without_times(out) == reports_without_times(ref)
+    assert not list(out.rglob("*.tmp"))  # no half-written file left behind
+
+
+def _kill_after_first_result(cls: Path, out: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader", "batch", str(cls), "--out", str(out), "--jobs", "1",
          "--only", ",".join(ONLY), "--handle", "in-process"], cwd=REPO,
@@ -364,7 +382,8 @@ def test_kill_9_mid_batch_then_rerun_gives_the_same_gradebook(small_class, tmp_p
     try:
         deadline = time.monotonic() + 300
         while not list(out.glob("*/results.json")):
-            assert proc.poll() is None, "the batch ended before its first result"
+            if proc.poll() is not None:  # all done before we looked: the caller retries
+                return
             assert time.monotonic() < deadline, "no result within 300 s"
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
@@ -374,13 +393,6 @@ def test_kill_9_mid_batch_then_rerun_gives_the_same_gradebook(small_class, tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    assert not (out / "gradebook.csv").exists()  # it really died mid-batch
-    rerun = run_batch(cls, out, OPTIONS)
-    assert rerun.graded and len(rerun.graded) + len(rerun.skipped) == 3
-    assert (out / "gradebook.csv").read_text() == (ref / "gradebook.csv").read_text()
-    assert len(read_csv(out / "gradebook.csv")) == 1 + 3  # one row per student
-    assert reports_without_times(out) == reports_without_times(ref)
-    assert not list(out.rglob("*.tmp"))  # no half-written file left behind
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:

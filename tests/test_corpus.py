@@ -12,6 +12,8 @@ from grader.grade import grade
 from grader.packs import load_pack
 from tests.corpus import Variant, all_variants, build_submission
 
+pytestmark = pytest.mark.slow  # about 130 submissions graded
+
 PACK = load_pack()
 # The variants are our own code: grading them in process tests the graders at a third of the
 # sandbox's cost (the sandbox has its own tests: test_attacks, test_bad_input).

@@ -17,6 +17,8 @@ from grader.gradescope import HANDLE_ENV, ONLY_ENV
 from grader.versions import LOCK, case_versions
 from tests.corpus import REPO, SOLUTIONS
 
+pytestmark = pytest.mark.slow  # builds and runs the autograder bundle
+
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility", "tags"}
 
 

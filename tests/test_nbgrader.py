@@ -29,6 +29,8 @@ from grader.release import find_leaks, solution_fingerprints
 from tests.corpus import Edit
 from tests.notebook_helpers import REPO, cell, load, nbgrader_meta, save, solved, text
 
+pytestmark = pytest.mark.slow  # real nbgrader courses, kernels and sandboxed batches
+
 pytest.importorskip("nbgrader", reason="needs the [nbgrader] extra (make test installs it)")
 pytest.importorskip("jupytext", reason="needs the [nbgrader] extra (make test installs it)")
 

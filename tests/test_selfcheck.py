@@ -47,6 +47,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+@pytest.mark.slow  # a self-check or a grade in a subprocess
 def test_solutions_pass_the_self_check_with_the_graded_points(tmp_path):
     root = student_folder(tmp_path)
     run = self_check(root, "--kit-report", "report.json")
@@ -61,12 +62,14 @@ def test_solutions_pass_the_self_check_with_the_graded_points(tmp_path):
     assert report["score"] == report["max_score"] == PACK.max_score == 100
 
 
+@pytest.mark.slow  # a self-check or a grade in a subprocess
 def test_graded_points_add_up_to_the_manifest(tmp_path):
     report = grade(REPO / "exercises", tmp_path / "out", quiet=True, handle="in-process")
     rows = {row.exercise: row.max_score for row in report.by_exercise()}
     assert rows == {ex.id: ex.points for ex in PACK.exercises}
 
 
+@pytest.mark.slow  # a self-check or a grade in a subprocess
 def test_a_failing_check_shows_the_feedback_block_not_the_test_source(tmp_path):
     root = student_folder(tmp_path)
     edit(root / "exercises" / "conv.py", SPAN, "    span = kernel_size\n")  # forgets dilation
@@ -84,6 +87,7 @@ def test_a_failing_check_shows_the_feedback_block_not_the_test_source(tmp_path):
     assert "def check" in self_check(root, "-m", "conv_output_size", "--tb=long").stdout
 
 
+@pytest.mark.slow  # a self-check or a grade in a subprocess
 def test_an_exception_in_student_code_names_its_line(tmp_path):
     root = student_folder(tmp_path)
     edit(root / "exercises" / "blocks.py", "out = out + self.shortcut(x)", "out = out + x")
@@ -93,6 +97,7 @@ def test_an_exception_in_student_code_names_its_line(tmp_path):
     assert "Hint: " in out and "Traceback" not in out
 
 
+@pytest.mark.slow  # a self-check or a grade in a subprocess
 def test_a_broken_sibling_costs_only_its_own_exercises_in_the_self_check(tmp_path):
     root = student_folder(tmp_path)
     edit(root / "exercises" / "blocks.py", "class BasicBlock", "def broken(:\n\n\nclass BasicBlock")

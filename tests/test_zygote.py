@@ -24,6 +24,8 @@ from grader.sandbox import zygote
 from grader.sandbox.tiers import DISABLE_ENV, detect
 from tests.corpus import REPO, SOLUTIONS
 
+pytestmark = pytest.mark.slow  # forked supervisors and warm batch servers end to end
+
 
 def test_plain_environment_keeps_settings_and_drops_credentials():
     env = {"PATH": "/bin", "HOME": "/root", "KIT_ZYGOTE": "1", "LC_ALL": "C",
