@@ -39,7 +39,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     The dilated kernel spans ``d(k - 1) + 1`` pixels; the padded input offers ``H_in + 2p``
     pixels; the kernel fits at ``floor((H_in + 2p - span) / s) + 1`` positions.
 
-    Examples: the seed's 5x5 input and 3x3 kernel give 3; a 32x32 CIFAR image keeps its size
+    Examples: the lesson's 5x5 input and 3x3 kernel give 3; a 32x32 CIFAR image keeps its size
     under a 3x3 conv with padding 1 ("same" padding p = floor(k/2)); stride 2 halves it to 16.
 
     Raises ValueError for a non-positive size, kernel, stride or dilation, a negative padding,
@@ -59,7 +59,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     the strided slice of the input that this offset touches and contract it over channels
     with ``weight[:, :, m, k]``. Autograd differentiates the slices and products for free.
 
-    Worked example (the seed's): the 5x5 checkerboard of ones and zeros with the 3x3 kernel
+    Worked example (the lesson's): the 5x5 checkerboard of ones and zeros with the 3x3 kernel
     [[1, 0, 1], [0, 1, 0], [1, 0, 1]] gives the 3x3 output [[5, 0, 5], [0, 5, 0], [5, 0, 5]]:
     where the kernel sits on a "1" centre all five ones line up with ones.
     """

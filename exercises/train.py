@@ -1,5 +1,5 @@
 # Student stub generated from the reference by `python -m grader stubs`; fill in the NotImplementedError parts.
-"""The seed's training recipe: SGD with momentum and weight decay, cosine schedule, one epoch.
+"""The lesson's training recipe: SGD with momentum and weight decay, cosine schedule, one epoch.
 
     optimizer = SGD(lr=0.1, momentum=0.9, weight_decay=5e-4)
     scheduler = CosineAnnealingLR(optimizer, T_max=epochs)   # stepped once per epoch

@@ -157,8 +157,6 @@ class InProcessHandle:
             del sys.modules[k]
         sys.modules.update(self._saved)
 
-    close = __exit__
-
     # -- probes ------------------------------------------------------------------------------
     def module(self, name: str) -> types.ModuleType:
         """The submission's module ``name``, or ProbeFailure("import_error") saying why not."""

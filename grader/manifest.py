@@ -6,7 +6,7 @@ new day of the course is a new pack beside ``packs/day02``, not an edit of the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -34,7 +34,6 @@ class Pack:
     root: Path  # the pack's folder: graders/, probes/, strategies
     solutions_package: str = "solutions"
     submission_package: str = "exercises"
-    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def graders_dir(self) -> Path:

@@ -9,7 +9,6 @@ untrusted worker; what they return is checked by ``sanitize`` before anyone comp
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,7 +97,3 @@ def sanitize(value: Any, path: str = "result") -> Any:
     raise ProbeFailure("invalid_result",
                        f"{path} is a {kind.__module__}.{kind.__qualname__}, expected plain data "
                        "(int, float, str, list, tuple, dict or torch.Tensor)")
-
-
-def is_finite_number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)

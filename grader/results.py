@@ -106,7 +106,7 @@ class GradeReport:
         return atomic_write(Path(path), json.dumps(self.to_gradescope_dict(), indent=2) + "\n")
 
 
-def format_table(rows: list[ExerciseScore], title: str = "score") -> str:
+def format_table(rows: list[ExerciseScore]) -> str:
     """A fixed-width per-exercise table for the terminal."""
     width = max([len(r.exercise) for r in rows] + [8])
     lines = [f"{'exercise':<{width}}  {'points':>13}  properties"]

@@ -30,7 +30,7 @@ Usage:
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (used in the usage example above)
+import torch
 from torch import Tensor, nn
 
 from .blocks import BasicBlock
@@ -78,10 +78,10 @@ class ResNet18(nn.Module):
 
 
 class PlainNet(nn.Module):
-    """The seed's plain stack: ``depth - 1`` conv3x3-BN-ReLU layers at width 64, pool, fc.
+    """The lesson's plain stack: ``depth - 1`` conv3x3-BN-ReLU layers at width 64, pool, fc.
 
     ``depth`` counts weight layers: a stem conv (3 -> 64), ``depth - 2`` convs 64 -> 64, and
-    the fc layer. Convs keep their default bias, as in the seed. No shortcut anywhere.
+    the fc layer. Convs keep their default bias, as in the lesson. No shortcut anywhere.
     """
 
     def __init__(self, num_classes: int = 10, depth: int = 18) -> None:

@@ -1,4 +1,4 @@
-"""The seed's training recipe: SGD with momentum and weight decay, cosine schedule, one epoch.
+"""The lesson's training recipe: SGD with momentum and weight decay, cosine schedule, one epoch.
 
     optimizer = SGD(lr=0.1, momentum=0.9, weight_decay=5e-4)
     scheduler = CosineAnnealingLR(optimizer, T_max=epochs)   # stepped once per epoch

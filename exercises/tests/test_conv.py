@@ -89,7 +89,7 @@ def test_output_size_rejects_invalid(load_exercise):
             continue
         except NotImplementedError:
             raise
-        except Exception as exc:  # the wrong kind of error teaches as much as none
+        except Exception as exc:  # noqa: BLE001  (the wrong kind of error teaches as much as none)
             outcome = f"raised {type(exc).__name__}: {exc}"
         raise AssertionError(msg(_call(*args) + f" ({why})", outcome, "a ValueError",
                                   "check size, kernel, stride, dilation >= 1 and padding >= 0, "

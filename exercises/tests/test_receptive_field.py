@@ -128,7 +128,7 @@ def test_receptive_field_rejects_malformed(load_exercise):
             continue
         except NotImplementedError:
             raise
-        except Exception as exc:  # the wrong kind of error teaches as much as none
+        except Exception as exc:  # noqa: BLE001  (the wrong kind of error teaches as much as none)
             outcome = f"raised {type(exc).__name__}: {exc}"
         raise AssertionError(msg(f"receptive_field({layers})", outcome, "a ValueError",
                                   "a layer is (kernel, stride) or (kernel, stride, dilation), "

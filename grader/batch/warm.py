@@ -103,8 +103,8 @@ def serve() -> None:
     """Answer requests until stdin ends: the worker that started us is gone (or done)."""
     import pytest  # noqa: F401  (everything a grade imports before the graders: once, here)
 
-    import grader.batch.run  # noqa: F401
-    import grader.grade  # noqa: F401
+    import grader.batch.run
+    import grader.grade
     import grader.plugin  # noqa: F401
     from grader.sandbox import zygote
 

@@ -68,7 +68,7 @@ def decode(data: bytes) -> Any:
     """A reply from the sandbox as trusted plain data, or ProbeFailure. Runs no sandbox code."""
     try:
         reply = wire.loads(data)
-    except Exception:
+    except Exception:  # noqa: BLE001  (any undecodable reply is the student's)
         raise ProbeFailure("invalid_result", "your code returned something that is not plain "
                            "data (tensors, numbers, strings, lists, tuples, dicts)") from None
     if type(reply) is not dict or reply.get("status") not in ("ok", "fail"):
@@ -117,7 +117,6 @@ class SandboxHandle:
         self._out_of_memory: ProbeFailure | None = None
         self._supervisor_ooms = 0
         self._ready = False
-        self.restarts = 0
         self.started_by = ""  # "fork" (of this process: zygote.py) or "exec" (a fresh one)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -231,8 +230,6 @@ class SandboxHandle:
             self._tmp.cleanup()
             self._tmp = None
 
-    close = __exit__
-
     # -- probes ------------------------------------------------------------------------------
     def set_context(self, exercise: str, test: str) -> None:
         """Called by the plugin before each test: which exercise (child) and which test."""
@@ -240,7 +237,6 @@ class SandboxHandle:
 
     def _request(self, message: dict, timeout: float) -> bytes:
         if self._proc is None:
-            self.restarts += 1
             try:
                 self._start()
                 self._await()

@@ -3,7 +3,7 @@
 The probe builds the student's block and the reference's from the same case and gives both
 identical weights and BatchNorm buffers *by role* (run order plus the preceding conv, see
 probes/roles.py), never by attribute name: own names, ``nn.ReLU`` modules (in place or not),
-an ``nn.Identity`` shortcut, a ``ModuleList`` or the seed's shortcut-first forward all earn
+an ``nn.Identity`` shortcut, a ``ModuleList`` or the lesson's shortcut-first forward all earn
 full marks. Where the layer names differ from the reference's, the report says so in a note
 (it matters for loading checkpoints) without deducting points.
 

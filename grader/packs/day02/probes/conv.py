@@ -40,7 +40,7 @@ def output_size_error(mod, case: dict) -> str:
         return "ValueError"
     except NotImplementedError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (which error it raised is the answer)
         return type(exc).__name__
     return f"returned {value!r}"[:80]
 
@@ -60,7 +60,7 @@ def conv_tensors(case: dict) -> dict[str, torch.Tensor]:
 @probe("conv")
 def conv2d_run(mod, case: dict) -> dict:
     """Forward and backward of the student's conv2d, with the aten ops it reached."""
-    if "values" in case:  # explicit tensors (the seed's worked example)
+    if "values" in case:  # explicit tensors (the lesson's worked example)
         t = {k: torch.tensor(v, dtype=torch.float64) for k, v in case["values"].items()}
     else:
         t = conv_tensors(case)

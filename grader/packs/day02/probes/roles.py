@@ -8,7 +8,7 @@ in which leaf layers run, and each layer gets a role:
 - a conv or linear: ``conv[64x3x3x3]#0``: its kind, parameter shape, bias or not, and its
   occurrence among layers of the same signature *in run order*;
 - a BatchNorm: ``bn<conv[...]#k>``: the conv that ran just before it (plain run order alone
-  breaks on the seed's "shortcut first" forward; pairing with the preceding conv does not).
+  breaks on the lesson's "shortcut first" forward; pairing with the preceding conv does not).
 
 Every role then gets values drawn from a generator seeded by (seed, role), so the reference and
 the student receive identical weights, buffers included, whatever their names.
