@@ -136,7 +136,7 @@ def breakdown(per_submission: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def standalone_costs(repeats: int = 3) -> dict[str, float | None]:
     """A fresh interpreter importing torch, and a sandbox start (bwrap + torch import)."""
-    from grader.sandbox.handle import SandboxHandle
+    from grader.sandbox.client import SandboxHandle
 
     torch_s, sandbox_s = [], []
     for _ in range(repeats):

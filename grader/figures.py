@@ -129,17 +129,17 @@ def draw_all(handle: Any, out: str | Path) -> list[Figure]:
                                 lambda v, p: draw_loss_curve(v, TRAINING_CASE["steps"], p)))
     else:
         figures.append(Figure("loss_curve.png", None, figures[-1].message))
-    (out / "figures.json").write_text(json.dumps(_plain(data), indent=1))
+    (out / "figures.json").write_text(json.dumps(_to_plain(data), indent=1))
     return figures
 
 
-def _plain(value: Any) -> Any:
+def _to_plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return {"shape": list(value.shape), "values": value.flatten().tolist()}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_to_plain(v) for v in value]
     return value
 
 

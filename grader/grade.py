@@ -67,7 +67,7 @@ def early_sandbox(package_dir: Path, pack: Pack, handle: str, probe_timeout: flo
     if handle not in ("sandbox", "fallback"):
         yield None
         return
-    from grader.sandbox.handle import SandboxHandle
+    from grader.sandbox.client import SandboxHandle
 
     sandbox = SandboxHandle(package_dir, pack.name, force_fallback=handle == "fallback",
                             timeout_s=probe_timeout, threads=threads)

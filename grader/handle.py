@@ -48,7 +48,7 @@ def _qualname(probe: ProbeFn) -> str:
 class ReferenceHandle:
     """Runs probes on the hidden reference package (``solutions``) in the grader process."""
 
-    kind = "reference"
+    isolation = "reference"
     CACHE_AFTER_S = 0.1  # results that took longer are kept in ``cache_dir``
 
     def __init__(self, package: str = "solutions", cache_dir: str | Path | None = None) -> None:
@@ -73,7 +73,7 @@ class ReferenceHandle:
         return result
 
     def _cache_path(self, probe: ProbeFn, case: dict) -> Path | None:
-        if self.cache_dir is None or not _plain(case):
+        if self.cache_dir is None or not _is_plain_data(case):
             return None
         key = f"{getattr(probe, 'probe_name', _qualname(probe))}\0{case!r}"
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
@@ -108,12 +108,12 @@ def reference_cache(handle: str) -> Path | None:
     return base / grader_version()[:20]
 
 
-def _plain(value: Any) -> bool:
+def _is_plain_data(value: Any) -> bool:
     """Builtin data only, so that ``repr`` is an exact, stable cache key."""
     if type(value) is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
+        return all(type(k) is str and _is_plain_data(v) for k, v in value.items())
     if type(value) in (list, tuple):
-        return all(_plain(v) for v in value)
+        return all(_is_plain_data(v) for v in value)
     return type(value) in (type(None), bool, int, float, str)
 
 
@@ -132,7 +132,7 @@ class InProcessHandle:
     Use as a context manager: while open, ``sys.modules["exercises"]`` is the submission.
     """
 
-    kind = "in-process"
+    isolation = "in-process"
 
     def __init__(self, package_dir: str | Path, package: str = "exercises",
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -182,7 +182,7 @@ class InProcessHandle:
 class UnavailableHandle:
     """Stands in for a submission that could not be opened: every probe fails with why."""
 
-    kind = "unavailable"
+    isolation = "unavailable"
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -206,7 +206,7 @@ def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: st
     if mode == "in-process":
         return InProcessHandle(package_dir, **options)
     if mode in ("sandbox", "fallback"):
-        from grader.sandbox.handle import SandboxHandle
+        from grader.sandbox.client import SandboxHandle
 
         return SandboxHandle(package_dir, pack_name, force_fallback=mode == "fallback",
                              **options)

@@ -241,8 +241,8 @@ def student(request: pytest.FixtureRequest):
     finally:
         handle.__exit__(None, None, None)
         tier = getattr(handle, "tier", None)  # the sandbox names what was in force
-        state.notes.insert(0, tier.describe() if tier else
-                           f"Student code ran: {HANDLE_WORDS.get(handle.kind, handle.kind)}.")
+        words = HANDLE_WORDS.get(handle.isolation, handle.isolation)
+        state.notes.insert(0, tier.describe() if tier else f"Student code ran: {words}.")
         state.notes.extend(getattr(handle, "notes", []))
 
 

@@ -64,7 +64,7 @@ PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py", "probes/figures.py")
 # Imports inside the public files that run only while grading, never in the self-check:
 # handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback, and
 # handle.reference_cache the tiers and the grader version only for a grade's reference.
-GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.handle",
+GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.client",
                                   "grader.sandbox.tiers", "grader.batch.store"})
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
 MIN_FINGERPRINT_CHARS = 16

@@ -307,7 +307,7 @@ def test_a_hanging_import_is_paid_for_once_per_module(tier, tmp_path, monkeypatc
     module; every later probe of blocks, in any exercise, fails at once without asking the
     sandbox again (otherwise each exercise would pay several timeouts)."""
     from grader.packs.day02.probes import blocks as P
-    from grader.sandbox.handle import SandboxHandle
+    from grader.sandbox.client import SandboxHandle
 
     submission = tmp_path / "submission"
     submission.mkdir()

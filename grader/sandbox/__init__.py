@@ -7,5 +7,5 @@
     torch.load(weights_only=True) + sanitize ◄── torch.save(result)
 
 launcher.py builds the bwrap command; supervisor.py runs inside; protocol.py frames messages;
-handle.py is the grader-side handle. See docs/design.md, "The trust boundary".
+client.py is the grader-side handle (SandboxHandle). See docs/design.md, "The trust boundary".
 """

@@ -67,7 +67,7 @@ def encode(payload: dict) -> bytes:
     return wire.dumps(payload)
 
 
-def fail(kind: str, message: str) -> bytes:
+def failure_reply(kind: str, message: str) -> bytes:
     return encode({"status": "fail", "kind": kind, "message": message})
 
 
@@ -107,8 +107,8 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
             confine.set_rlimits(limits, dropping_uid=False)
     except confine.ConfinementError as exc:  # run no student code unconfined
         request = pickle.loads(protocol.receive(req_fd))
-        protocol.send(rep_fd, fail("crash", f"the sandbox could not confine the worker: {exc}"),
-                      request["seq"])
+        protocol.send(rep_fd, failure_reply(
+            "crash", f"the sandbox could not confine the worker: {exc}"), request["seq"])
         os._exit(1)
     log = os.open(os.path.join(args.scratch, f"{exercise}.log"),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -142,7 +142,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
         try:
             data = encode(payload)
         except BaseException as exc:  # noqa: BLE001  (a result torch cannot serialise)
-            data = fail("invalid_result",
+            data = failure_reply("invalid_result",
                         f"your result could not be sent back ({type(exc).__name__}): return "
                         "plain data (tensors, numbers, strings, lists, tuples, dicts)")
         protocol.send(rep_fd, data, seq)
@@ -346,18 +346,19 @@ def main(argv: list[str] | None = None) -> None:
             child = None
             if args.confine:
                 reap_descendants()
-            reply = fail("timeout", f"your code did not finish within {request['timeout']:g} s "
-                         f"(stopped after {time.monotonic() - started:.0f} s)")
+            reply = failure_reply(
+                "timeout", f"your code did not finish within {request['timeout']:g} s "
+                f"(stopped after {time.monotonic() - started:.0f} s)")
         except protocol.ChannelClosed as exc:
             how = child.kill()
             child = None
             if args.confine:
                 reap_descendants()
             if "exceeds" in str(exc):
-                reply = fail("invalid_result", "your result was too large to send back")
+                reply = failure_reply("invalid_result", "your result was too large to send back")
             else:
-                reply = fail("crash", f"your module {request['module']}.py crashed the worker "
-                             f"({how})")
+                reply = failure_reply(
+                    "crash", f"your module {request['module']}.py crashed the worker ({how})")
         protocol.send(rep, reply)
     if child:
         child.kill()

@@ -101,7 +101,7 @@ class SandboxHandle:
         self.force_fallback = force_fallback
         self.tier = tiers.detect(force_fallback)
         self.notes: list[str] = []
-        self.kind = "sandbox"
+        self.isolation = "sandbox"
         self._oom_kills = memory.oom_kills()
         self._proc: subprocess.Popen | None = None
         self._fds: tuple[int, int] | None = None
@@ -158,7 +158,7 @@ class SandboxHandle:
         for note in (how.warning, *self.tier.gaps()):
             if note and note not in self.notes:
                 self.notes.append(note)
-        self.kind = "sandbox" if how.isolated else "unsandboxed"
+        self.isolation = "sandbox" if how.isolated else "unsandboxed"
         log_path = self.scratch / "supervisor.log"
         why_not = "bubblewrap needs a fresh process" if self.tier.namespaces else \
             zygote.unsafe_reason()
