@@ -9,6 +9,7 @@
     python -m grader nbgrader-course DIR [--only ID,...] [--force]
     python -m grader nbgrader-autograde COURSE ASSIGNMENT [--student ID] [--jobs N] [--force]
     python -m grader batch SUBMISSIONS --out DIR [--jobs N] [--scheduler ADDRESS] [--force]
+    python -m grader canvas-csv OUT --gradebook EXPORT.csv --assignment "TITLE (ID)" [--out CSV]
     python -m grader gradescope OUT.zip [--force]
 """
 
@@ -142,6 +143,28 @@ def _batch(args: argparse.Namespace) -> int:
     return result.exit_code  # 1: the grader failed on some submission (see summary.md)
 
 
+def _canvas_csv(args: argparse.Namespace) -> int:
+    from grader.batch.canvas import CanvasCsvError, canvas_csv
+
+    try:
+        done = canvas_csv(args.batch_out, args.gradebook, args.assignment, args.out)
+    except CanvasCsvError as exc:
+        for line in exc.warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    for line in done.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in done.notes:
+        print(line)
+    print(f"wrote {done.path}: {done.column!r} filled for {done.filled} student"
+          + ("s" if done.filled != 1 else "")
+          + (f", {len(done.warnings)} left as exported (warnings above)" if done.warnings
+             else "") + "; import it in Canvas: Grades > Import")
+    return 0
+
+
 def _gradescope(args: argparse.Namespace) -> int:
     from grader.gradescope import build_bundle
 
@@ -249,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--gpu", action="store_true",
                    help="send every submission to a worker started with --resources GPU=1")
     b.set_defaults(func=_batch)
+
+    cv = sub.add_parser("canvas-csv", help="fill one assignment column of a Canvas gradebook "
+                        "export with a batch's totals, as a CSV Canvas imports unchanged")
+    cv.add_argument("batch_out", metavar="OUT", help="the batch's output folder (graded from a "
+                    "Canvas 'Download Submissions' zip)")
+    cv.add_argument("--gradebook", required=True, metavar="EXPORT.csv",
+                    help="the gradebook exported from Canvas (Grades > Export)")
+    cv.add_argument("--assignment", required=True,
+                    help="the assignment's column, exactly as in the export, e.g. "
+                    "'Day 2 (12345)'")
+    cv.add_argument("--out", default=None, metavar="CSV",
+                    help="the file to import into Canvas (default: OUT/canvas-import.csv)")
+    cv.set_defaults(func=_canvas_csv)
 
     z = sub.add_parser("gradescope", help="build the Gradescope autograder zip (setup.sh, "
                        "run_autograder, the grader and the hidden solutions)")

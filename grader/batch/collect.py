@@ -34,7 +34,8 @@ MAX_CLASS_ENTRIES = 500_000  # members of a class zip / files under a class fold
 MAX_DEPTH = 12  # folder levels below a student's folder
 JUNK_PARTS = {"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db"}
 CODE = (".py", ".ipynb")  # a submission holding neither has nothing to grade
-RESERVED_IDS = {"gradebook.csv", "summary.md", "histogram.png", "batch.log"}
+RESERVED_IDS = {"gradebook.csv", "summary.md", "histogram.png", "batch.log", "canvas.json",
+                "canvas-import.csv"}
 # login, optional LATE, user id, submission id, the file's own name
 CANVAS_NAME = re.compile(r"^(?P<login>.+?)_(?:late_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$",
                          re.IGNORECASE)
@@ -48,6 +49,7 @@ class Student:
     files: dict[str, bytes] = field(default_factory=dict)  # relative posix path -> bytes
     problem: str = ""  # why it cannot be graded; "" when it can
     notes: list[str] = field(default_factory=list)  # skipped files and renames
+    canvas_user: str = ""  # the Canvas user id in its file names; "" when not from Canvas
 
     def digest(self) -> str:
         """The content hash: same files (and same problem) -> same hash, whatever the order."""
@@ -242,7 +244,7 @@ def _canvas_students(entries: list[tuple[Entry, re.Match]]) -> list[Student]:
     students = []
     for (login, user), members in sorted(groups.items()):
         sid = safe_id(login if logins.count(login) == 1 else f"{login}_{user}")
-        student = Student(sid, f"Canvas files {login}_{user}_*")
+        student = Student(sid, f"Canvas files {login}_{user}_*", canvas_user=user)
         if logins.count(login) > 1:
             student.notes.append(f"two Canvas users share the login {login!r}: graded as {sid}")
         chosen: dict[str, tuple[int, Entry]] = {}

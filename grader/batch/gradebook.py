@@ -4,6 +4,8 @@
     DIR/summary.md      per-exercise mean and distribution, the most-failed properties with
                         the share of the class failing each, grader errors, unopenable input
     DIR/histogram.png   totals and per-exercise scores
+    DIR/canvas.json     each student's Canvas user id (null: not from a Canvas download), read
+                        by ``python -m grader canvas-csv`` (grader/batch/canvas.py)
 
 Everything is rebuilt from the per-student files on disk at the end of every run, so a
 resumed batch writes exactly what an uninterrupted one would (one row per student).
@@ -237,7 +239,14 @@ def write_class_reports(out: Path, pack: Pack, found: Collection,
     atomic_write(out / "gradebook.csv", gradebook_csv(rows, pack))
     atomic_write(out / "summary.md", summary_markdown(rows, pack, found, only))
     atomic_write(out / "histogram.png", histogram_png(rows, pack))
+    atomic_write(out / "canvas.json", canvas_json(found))
     return rows
+
+
+def canvas_json(found: Collection) -> str:
+    """The class's students -> their Canvas user id, or null when not from Canvas files."""
+    ids = {s.id: s.canvas_user or None for s in found.students}
+    return json.dumps(ids, indent=2) + "\n"
 
 
 def feedback_markdown(student: str, results: dict[str, Any], pack: Pack) -> str:
