@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from grader.manifest import Pack
-from grader.packs import load_pack
+from grader.packs import DEFAULT_PACK, load_pack
 from grader.plugin import PreparedHandle
 from grader.results import GradeReport
 from grader.sandbox.launcher import protect
@@ -30,7 +30,7 @@ REPO = GRADER_DIR.parent
 
 
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
-          only: tuple[str, ...] = (), pack_name: str = "day02", handle: str = "sandbox",
+          only: tuple[str, ...] = (), pack_name: str = DEFAULT_PACK, handle: str = "sandbox",
           quiet: bool = False, probe_timeout: float | None = None,
           threads: int | None = None, reference_cache: str | Path | None = "auto",
           allow_unsandboxed: bool = False) -> GradeReport:

@@ -22,6 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from grader.packs import DEFAULT_PACK
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox.worker import wire
 from grader.sandbox.worker.guard import (
@@ -198,7 +199,7 @@ class UnavailableHandle:
         raise ProbeFailure("import_error", self.reason)
 
 
-def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: str = "day02",
+def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: str = DEFAULT_PACK,
                 **options: Any):
     """The handle the plugin gives graders as ``student``: in process, or sandboxed workers."""
     if mode.startswith("unavailable:"):

@@ -34,6 +34,8 @@ class Pack:
     root: Path  # the pack's folder: graders/, probes/, strategies
     solutions_package: str = "solutions"
     submission_package: str = "exercises"
+    # the module that draws the pack's figures (``draw(handle, out, data)``), or "" for none
+    figures: str = ""
 
     @property
     def graders_dir(self) -> Path:

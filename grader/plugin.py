@@ -406,7 +406,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if config.getoption("--figures") and state is not None and not state.grading:
-        _draw_figures(terminalreporter, config.getoption("--figures"))
+        _draw_figures(terminalreporter, config.getoption("--figures"), state.pack)
     if state is None or not state.results:
         return
     report = build_report(state)
@@ -418,7 +418,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(SELF_CHECK_NOTE)
 
 
-def _draw_figures(terminalreporter, out: str) -> None:
+def _draw_figures(terminalreporter, out: str, pack: Pack) -> None:
     """``--figures DIR``: the student's own models, drawn after the self-check."""
     import importlib.util
 
@@ -430,4 +430,4 @@ def _draw_figures(terminalreporter, out: str) -> None:
         return
     terminalreporter.section("figures")
     with InProcessHandle(spec.submodule_search_locations[0]) as handle:
-        terminalreporter.write_line(summary(draw_all(handle, out)))
+        terminalreporter.write_line(summary(draw_all(handle, out, pack)))

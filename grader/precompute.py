@@ -19,10 +19,10 @@ from pathlib import Path
 
 from grader.grade import REPO, run_graders
 from grader.handle import reference_cache
-from grader.packs import load_pack
+from grader.packs import DEFAULT_PACK, load_pack
 
 
-def precompute(pack_name: str = "day02", handle: str = "sandbox") -> Path:
+def precompute(pack_name: str = DEFAULT_PACK, handle: str = "sandbox") -> Path:
     """Grade the solutions once with the cache that grades with ``handle`` will read."""
     cache = reference_cache(handle)
     if cache is None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from string import Template
 
 from grader.manifest import Pack
-from grader.packs import load_pack
+from grader.packs import DEFAULT_PACK, load_pack
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -60,7 +60,10 @@ PUBLIC_GRADER_FILES = (
     "grader/sandbox/worker/guard.py", "grader/sandbox/worker/wire.py",
 )
 # Per pack, the measurement probes the figures need (no thresholds, no solutions).
-PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py", "probes/figures.py")
+PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py")
+# and, for a pack that declares figures (pytest exercises --figures DIR), its drawing module
+# and the probes it measures with
+FIGURE_PROBES = "probes/figures.py"
 # Imports inside the public files that run only while grading, never in the self-check:
 # handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback, and
 # handle.reference_cache the tiers and the grader version only for a grade's reference.
@@ -319,7 +322,12 @@ def find_leaks(root: Path, fingerprints: dict[str, str]) -> list[str]:
 
 # -- the release --------------------------------------------------------------------------------
 def public_grader_files(pack: Pack) -> tuple[str, ...]:
-    return PUBLIC_GRADER_FILES + tuple(f"grader/packs/{pack.name}/{f}" for f in PUBLIC_PACK_FILES)
+    files = [f"grader/packs/{pack.name}/{f}" for f in PUBLIC_PACK_FILES]
+    if pack.figures:
+        files.append(pack.figures.replace(".", "/") + ".py")
+        if (pack.root / FIGURE_PROBES).is_file():
+            files.append(f"grader/packs/{pack.name}/{FIGURE_PROBES}")
+    return PUBLIC_GRADER_FILES + tuple(files)
 
 
 def _module_of(rel: str) -> str:
@@ -430,7 +438,7 @@ def _check_shape(root: Path, pack: Pack) -> None:
             raise ReleaseError(f"the release would ship {rel}, which is not public")
 
 
-def build_release(out: str | Path, pack_name: str = "day02", force: bool = False, *,
+def build_release(out: str | Path, pack_name: str = DEFAULT_PACK, force: bool = False, *,
                   repo: str | Path | None = None,
                   solutions_dir: str | Path | None = None) -> Path:
     """Write the student distribution to ``out``; it never holds solution text.

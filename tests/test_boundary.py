@@ -65,3 +65,16 @@ def test_a_sandbox_kit_holds_exactly_the_untrusted_side(tmp_path):
                  "grader/packs/day02/__init__.py"}
     assert shipped == expected
     assert not any("solution" in name or "graders" in name for name in shipped)
+
+
+def test_the_core_imports_no_specific_pack():
+    """A new day is a pack, not an edit of the core: nothing in grader/ outside packs/ imports
+    grader.packs.<name> (it loads packs by name through grader.packs.load_pack)."""
+    packs = {p.name for p in (GRADER / "packs").iterdir() if p.is_dir()}
+    for path in sorted(GRADER.rglob("*.py")):
+        if path.is_relative_to(GRADER / "packs"):
+            continue
+        for name in grader_imports(path):
+            parts = name.split(".")
+            assert not (parts[:2] == ["grader", "packs"] and len(parts) > 2
+                        and parts[2] in packs), f"{path.relative_to(REPO)} imports {name}"

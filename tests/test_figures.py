@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.figures import GRADIENT_CASE
 from grader.handle import ReferenceHandle
+from grader.packs.day02.figures import GRADIENT_CASE
 from grader.packs.day02.probes import figures as FP
 from tests.corpus import Edit, Variant, build_submission
 

@@ -41,6 +41,7 @@ from grader.batch.store import (
     save_error,
     save_graded,
 )
+from grader.packs import DEFAULT_PACK
 from grader.versions import LOCK, case_versions, differences
 
 DEFAULT_PROBE_TIMEOUT_S = 20.0  # fixed, so a busy worker cannot change a score's timeouts
@@ -63,7 +64,7 @@ class BatchOptions:
     force: bool = False
     gpu: bool = False  # each task needs a worker started with --resources GPU=1
     submission_timeout: float = SUBMISSION_TIMEOUT_S
-    pack: str = "day02"
+    pack: str = DEFAULT_PACK
     quiet: bool = False
     allow_unsandboxed: bool = False  # grade where no sandbox tier is available (told loudly)
 
@@ -243,7 +244,7 @@ def grade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handle", default="sandbox")
     parser.add_argument("--timeout", type=float, default=DEFAULT_PROBE_TIMEOUT_S)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--pack", default="day02")
+    parser.add_argument("--pack", default=DEFAULT_PACK)
     parser.add_argument("--unavailable", default="")
     parser.add_argument("--allow-unsandboxed", action="store_true")
     parser.add_argument("--parent", type=int, default=0)

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grader.packs import DEFAULT_PACK
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox import memory, paths, tiers, zygote
 from grader.sandbox.launcher import (
@@ -84,7 +85,7 @@ def decode(data: bytes) -> Any:
 class SandboxHandle:
     """Runs probes in the best sandbox tier this machine has (tiers.py names it)."""
 
-    def __init__(self, package_dir: str | Path, pack_name: str = "day02",
+    def __init__(self, package_dir: str | Path, pack_name: str = DEFAULT_PACK,
                  limits: Limits | None = None, threads: int | None = None,
                  force_fallback: bool = False, timeout_s: float | None = None) -> None:
         self.source_dir = Path(package_dir).resolve()

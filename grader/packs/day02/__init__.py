@@ -36,4 +36,5 @@ PACK = Pack(
     modules=MODULES,
     exercises=EXERCISES,
     root=Path(__file__).resolve().parent,
+    figures="grader.packs.day02.figures",
 )
