@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grader.packs import DEFAULT_PACK
+
 
 def _grade(args: argparse.Namespace) -> int:
     from grader.grade import grade
@@ -43,7 +45,7 @@ def _figures(args: argparse.Namespace) -> int:
         check_isolation(args.submission, args.handle, args.allow_unsandboxed)
     with open_submission(args.submission, pack.modules) as folder, \
             open_handle(folder, args.handle, pack.name) as handle:
-        figures = draw_all(handle, args.out)
+        figures = draw_all(handle, args.out, pack)
     print(summary(figures))
     return 0
 
@@ -186,7 +188,7 @@ def _allow_unsandboxed(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pack", default="day02", help="course pack (default: %(default)s)")
+    parser.add_argument("--pack", default=DEFAULT_PACK, help="course pack (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("grade", help="grade one submission folder, .zip or notebook (.ipynb)")
