@@ -18,6 +18,9 @@ SUBMISSION ?= exercises
 OUT ?= grading-report
 STAMP := $(VENV)/.installed
 NB_STAMP := $(VENV)/.installed-nbgrader
+# Linting needs no torch: the lint tools live in a small venv of their own (constraints/lint.txt)
+LINT_VENV ?= .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
 
 .PHONY: grade test test-fast lint bench stubs release sandbox-tools clean
 
@@ -66,8 +69,13 @@ test-fast: $(STAMP) $(NB_STAMP) sandbox-tools lint
 	KIT_TEST_TIERS=$(TEST_TIERS) KIT_REQUIRE_TIERS=$(TEST_TIERS) \
 	  $(PY) -m pytest -q -p no:cacheprovider -m "not slow" --durations=10
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+$(LINT_STAMP): constraints/lint.txt
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet -r constraints/lint.txt
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(LINT_VENV)/bin/ruff check .
 
 # Speed, measured side by side (bench/README.md): make bench BENCH="grade selfcheck"
 BENCH ?= all
@@ -81,4 +89,4 @@ release: $(STAMP)
 	$(PY) -m grader release $(OUT)
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info
+	rm -rf $(VENV) $(LINT_VENV) $(OUT) build *.egg-info

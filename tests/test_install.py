@@ -25,9 +25,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("grader", "solutions", "exercises", "data_utils")  # pyproject's packages.find
 # Not part of a source tree a build reads (.gitignore, plus the checkout's own build output).
-SKIP_TOP = {".git", ".venv", "build", "dist", "data", "grading-report", "bench", "notebooks"}
+SKIP_TOP = {".git", ".venv", ".venv-lint", "build", "dist", "data", "grading-report", "bench",
+            "notebooks"}
 SKIP_ANY = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache",
-                                  ".hypothesis", ".ruff_cache")
+                                  ".hypothesis", ".ruff_cache", ".mypy_cache")
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
