@@ -87,6 +87,7 @@ def _definition_source(lines: list[str], node: ast.stmt) -> str:
     decorators = getattr(node, "decorator_list", [])
     start = min([node.lineno] + [d.lineno for d in decorators])
     end = node.end_lineno
+    assert end is not None  # set on every node ast.parse makes
     while end < len(lines) and lines[end].strip().startswith("#") \
             and len(lines[end]) - len(lines[end].lstrip()) > node.col_offset:
         end += 1
@@ -132,7 +133,7 @@ class _Reference:
             for node in tree.body:
                 if isinstance(node, ast.Import):
                     plain |= {ast.unparse(ast.Import(names=[a])) for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and not node.level \
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module \
                         and node.module != "__future__":
                     froms.setdefault(node.module, set()).update(
                         ast.unparse(a) for a in node.names)
@@ -376,7 +377,8 @@ def _names(code: str) -> tuple[set[str], set[str]]:
     except (SyntaxError, ValueError):
         return set(), set()
     defined = set(_top_level(tree))
-    bound, read = set(), set()
+    bound: set[str] = set()
+    read: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
@@ -391,7 +393,8 @@ def _names(code: str) -> tuple[set[str], set[str]]:
 
 def notebook_sources(nb: dict[str, Any], modules: tuple[str, ...], name: str = "") -> dict:
     """Module name -> source of that module, from a notebook's setup and solution cells."""
-    setup, cells = [], {m: [] for m in modules}
+    setup: list[str] = []
+    cells: dict[str, list[str]] = {m: [] for m in modules}
     for cell in nb.get("cells", []):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue

@@ -140,8 +140,8 @@ def _run_public(pack: Pack, package_dir: Path, exercise: str, out: Path) -> Grad
         raise RuntimeError(f"the public self-check tests ({pack.submission_package}.tests) "
                            "are not installed in this kernel's environment")
     tests_dir = Path(spec.submodule_search_locations[0])
-    files = [tests_dir / f"test_{m}.py" for m in pack.exercise(exercise).modules]
-    files = [str(f) for f in files if f.is_file()]
+    tests = [tests_dir / f"test_{m}.py" for m in pack.exercise(exercise).modules]
+    files = [str(f) for f in tests if f.is_file()]
     if not files:
         return None
     report_path = out / "results.json"
@@ -170,6 +170,7 @@ def _seeded(pack: Pack, package_dir: Path) -> Iterator[None]:
     try:
         for module, name in zip(pack.modules, names, strict=True):
             spec = importlib.util.spec_from_file_location(name, package_dir / f"{module}.py")
+            assert spec is not None and spec.loader is not None  # a .py file always has both
             mod = importlib.util.module_from_spec(spec)
             sys.modules[name] = mod
             spec.loader.exec_module(mod)

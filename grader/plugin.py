@@ -164,7 +164,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         state.scale = _public_scale(items, state.pack)
     if not state.only:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         (keep if _exercise_of(item, state.pack) in state.only else drop).append(item)
     if drop:

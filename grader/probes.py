@@ -11,11 +11,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
-ProbeFn = Callable[[Any, dict], Any]
+
+class ProbeFn(Protocol):
+    """A probe as ``@probe`` returns it: ``fn(module, case)``, with what the handles read."""
+
+    module: str
+    timeout: float | None
+    uses: tuple[str, ...]
+    probe_name: str
+
+    def __call__(self, module: Any, case: dict, /) -> Any: ...
 
 
 class ProbeFailure(Exception):
@@ -31,7 +40,7 @@ class ProbeFailure(Exception):
 
 
 def probe(module: str, timeout: float | None = None,
-          uses: tuple[str, ...] = ()) -> Callable[[ProbeFn], ProbeFn]:
+          uses: tuple[str, ...] = ()) -> Callable[[Callable[[Any, dict], Any]], ProbeFn]:
     """Mark ``fn`` as a probe of the submission module ``module`` (e.g. "blocks").
 
     ``timeout``: wall-clock seconds one call may take in a worker (default: the handle's).
@@ -39,16 +48,17 @@ def probe(module: str, timeout: float | None = None,
     failures reported) before the probe runs, under the import time limit, not its own.
     """
 
-    def mark(fn: ProbeFn) -> ProbeFn:
+    def mark(fn: Callable[[Any, dict], Any]) -> ProbeFn:
         @functools.wraps(fn)
         def wrapper(mod: Any, case: dict) -> Any:
             return fn(mod, case)
 
-        wrapper.module = module  # type: ignore[attr-defined]
-        wrapper.timeout = timeout  # type: ignore[attr-defined]
-        wrapper.uses = tuple(uses)  # type: ignore[attr-defined]
-        wrapper.probe_name = f"{fn.__module__}:{fn.__qualname__}"  # type: ignore[attr-defined]
-        return wrapper
+        marked = cast(ProbeFn, wrapper)  # a ProbeFn once it has these attributes
+        marked.module = module
+        marked.timeout = timeout
+        marked.uses = tuple(uses)
+        marked.probe_name = f"{fn.__module__}:{fn.__qualname__}"
+        return marked
 
     return mark
 

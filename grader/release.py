@@ -131,7 +131,8 @@ def _marker_spans(lines: list[str], filename: str) -> list[tuple[int, int, str]]
     return spans
 
 
-def _functions(node: ast.AST, prefix: str) -> Iterator[tuple[str, ast.AST, ast.AST | None]]:
+def _functions(node: ast.AST, prefix: str) -> Iterator[
+        tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef | None]]:
     """(qualname, function node, enclosing class node or None) for every def, nested too."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.ClassDef):
@@ -145,7 +146,8 @@ def _functions(node: ast.AST, prefix: str) -> Iterator[tuple[str, ast.AST, ast.A
 
 
 def _region(begin: int, end: int, indent: str, lines: list[str],
-            functions: list[tuple[str, ast.AST, ast.AST | None]], module_doc: bool,
+            functions: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef,
+                                  ast.ClassDef | None]], module_doc: bool,
             filename: str) -> Region:
     code = [no for no in range(begin + 1, end)
             if lines[no - 1].strip() and not lines[no - 1].strip().startswith("#")]
@@ -153,7 +155,7 @@ def _region(begin: int, end: int, indent: str, lines: list[str],
         raise ReleaseError(f"{filename} line {begin}: empty solution region")
     # the innermost def that starts before the region and ends at or after its last code line
     inside = [(name, fn, cls) for name, fn, cls in functions
-              if fn.lineno < begin and code[-1] <= fn.end_lineno]
+              if fn.lineno < begin and code[-1] <= (fn.end_lineno or 0)]  # ast.parse sets it
     if not inside:
         raise ReleaseError(f"{filename} line {begin}: solution region is not inside a function "
                            "(regions may only replace the body of a function or method)")

@@ -317,9 +317,9 @@ def build_import(out: Path, gradebook: Path, assignment: str) -> tuple[bytes, Ca
         if user and len(indexes) > 1:
             problems.append(f"the ID {user} appears on {len(indexes)} rows of {gradebook} "
                             f"(rows {', '.join(map(str, indexes))}): keep one")
-    for user, grade in grades.items():
+    for user, graded in grades.items():
         if user not in by_id:
-            problems.append(f"{grade.student} (Canvas id {user}) is not in {gradebook}: a "
+            problems.append(f"{graded.student} (Canvas id {user}) is not in {gradebook}: a "
                             "dropped student? export with Show Inactive/Concluded Enrollments, "
                             "or remove their files from the download")
 

@@ -17,6 +17,7 @@ what belongs to no student is a batch-level note.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -161,7 +162,7 @@ def list_zip(zf: zipfile.ZipFile) -> list[Entry]:
         else:
             kind = "file"
         entries.append(Entry(path.parts, kind, info.file_size,
-                             (lambda i=info: zf.read(i)) if kind == "file" else _nothing,
+                             functools.partial(zf.read, info) if kind == "file" else _nothing,
                              "/".join(_shown(p) for p in path.parts).replace("//", "/")))
     return entries
 
@@ -318,10 +319,12 @@ def group_students(entries: list[Entry]) -> Collection:
         elif kind == "link":
             student = Student(sid, shown, problem=f"{shown} is a symbolic link and was not "
                               "followed")
-        elif kind == "file" and CANVAS_NAME.match(top) and _utf8(top):
-            canvas.append((head, CANVAS_NAME.match(top)))
+        elif kind == "file" and (named := CANVAS_NAME.match(top)) and _utf8(top):
+            assert head is not None  # kind "file" is the head's
+            canvas.append((head, named))
             continue
         elif kind == "file" and stem != top:
+            assert head is not None  # kind "file" is the head's
             student = (Student(sid, shown, problem=f"{shown} is larger than "
                                f"{MAX_ZIP_BYTES // 2**20} MiB") if head.size > MAX_ZIP_BYTES
                        else _student_from_zip(sid, shown, _read(head, None) or b""))

@@ -38,6 +38,12 @@ class Row:
     meta: Meta | None
 
     @property
+    def report(self) -> dict[str, Any]:
+        """``results``, of a row known to have them (a reported one)."""
+        assert self.results is not None
+        return self.results
+
+    @property
     def opened(self) -> bool:
         return self.results is not None and not (self.meta and self.meta.problem)
 
@@ -101,7 +107,7 @@ def failed_properties(rows: list[Row]) -> list[tuple[str, int, int]]:
     for row in rows:
         if not row.opened:
             continue
-        for t in row.results["tests"]:
+        for t in row.report["tests"]:
             seen[t["name"]] = seen.get(t["name"], 0) + 1
             if t["score"] < t["max_score"]:
                 fails[t["name"]] = fails.get(t["name"], 0) + 1
@@ -127,8 +133,8 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
                   "the students' code): they have no grade yet. Rerun the batch after fixing; "
                   "graded students are skipped."]
     if reported:
-        totals = [r.results["score"] for r in reported]
-        top = reported[0].results["max_score"]
+        totals = [r.report["score"] for r in reported]
+        top = reported[0].report["max_score"]
         lines += ["", "## Totals", "",
                   f"Over the {len(reported)} students with a report: mean "
                   f"{_num(statistics.mean(totals))} / {_num(top)}, median "
@@ -166,7 +172,7 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
                   for r in errors]
     if unopened:
         lines += ["", "## Submissions that could not be opened", ""]
-        lines += [f"- `{r.student}`: {_one_line(r.meta.problem)}" for r in unopened]
+        lines += [f"- `{r.student}`: {_one_line(r.meta.problem)}" for r in unopened if r.meta]
     notes = list(found.notes) + [f"`{s.id}`: {n}" for s in found.students for n in s.notes]
     if notes:
         lines += ["", "## Input notes", ""] + [f"- {_one_line(n)}" for n in notes]
@@ -178,7 +184,7 @@ def versions_lines(reported: list[Row], shown: int = 10) -> list[str]:
     when students of this class did not all face the same cases."""
     groups: dict[str, list[str]] = {}
     for row in reported:
-        versions = (row.results.get("extra_data") or {}).get("versions") or {}
+        versions = (row.report.get("extra_data") or {}).get("versions") or {}
         groups.setdefault(describe(versions), []).append(row.student)
     if len(groups) <= 1:
         return [f"Cases drawn with {text}." for text in groups]
@@ -211,8 +217,8 @@ def histogram_png(rows: list[Row], pack: Pack) -> bytes:
     FigureCanvasAgg(fig)
     spec = fig.add_gridspec(grid_rows, cols)
     ax = fig.add_subplot(spec[:2, :])
-    top = reported[0].results["max_score"] if reported else 100
-    ax.hist([r.results["score"] for r in reported], bins=20, range=(0, top or 1),
+    top = reported[0].report["max_score"] if reported else 100
+    ax.hist([r.report["score"] for r in reported], bins=20, range=(0, top or 1),
             color="#4c72b0", edgecolor="white")
     ax.set_title(f"total score ({len(reported)} students)")
     ax.set_xlabel(f"points out of {top:g}")

@@ -51,7 +51,8 @@ def grader_version() -> str:
     h = hashlib.sha256()
     h.update(json.dumps(kit_versions.case_versions(), sort_keys=True).encode() + b"\0")
     spec = find_spec("solutions")
-    solutions = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    locations = spec.submodule_search_locations if spec else None
+    solutions = Path(next(iter(locations))) if locations is not None else None
     for root in [GRADER_DIR] + ([solutions] if solutions else []):
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)

@@ -57,19 +57,23 @@ class WarmServer:
         return server
 
     def _read(self, timeout: float) -> dict:
-        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, timeout))
+        stdout = self.proc.stdout
+        assert stdout is not None  # a PIPE
+        ready, _, _ = select.select([stdout], [], [], max(0.0, timeout))
         if not ready:
             raise TimeoutError
-        line = self.proc.stdout.readline()
+        line = stdout.readline()
         if not line:
             raise WarmServerError("the warm grading server exited")
         return json.loads(line)
 
     def grade(self, argv: list[str], log: Path, timeout: float) -> int:
         """Run ``grade_main(argv)`` in a fresh fork; its exit status (TimeoutError: killed)."""
+        stdin = self.proc.stdin
+        assert stdin is not None  # a PIPE
         try:
-            self.proc.stdin.write(json.dumps({"argv": argv, "log": str(log)}).encode() + b"\n")
-            self.proc.stdin.flush()
+            stdin.write(json.dumps({"argv": argv, "log": str(log)}).encode() + b"\n")
+            stdin.flush()
             pid = self._read(30.0)["pid"]
         except (OSError, ValueError, KeyError, TimeoutError) as exc:
             self.close()

@@ -104,7 +104,7 @@ class SandboxHandle:
         self.notes: list[str] = []
         self.isolation = "sandbox"
         self._oom_kills = memory.oom_kills()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen | zygote.ForkedProcess | None = None
         self._fds: tuple[int, int] | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._exercise = "unknown"
@@ -185,6 +185,7 @@ class SandboxHandle:
 
     def _await(self) -> None:
         """The supervisor's greeting: it has imported torch and can fork children."""
+        assert self._fds is not None  # _start() opened them
         try:
             if decode(protocol.receive(self._fds[1], timeout=STARTUP_TIMEOUT_S)) != "ready":
                 raise ProbeFailure("crash", "unexpected greeting")
@@ -243,16 +244,19 @@ class SandboxHandle:
                 self._await()
             except RuntimeError:
                 if self._container_oom():
+                    assert self._out_of_memory is not None  # _container_oom() set it
                     raise self._out_of_memory from None
                 raise
         elif not self._ready:
             self._await()
+        assert self._fds is not None  # _start() opened them
         try:
             protocol.send(self._fds[0], pickle.dumps(message))
             return protocol.receive(self._fds[1], timeout=timeout)
         except (protocol.ChannelClosed, protocol.ChannelTimeout):
             self._stop()  # the supervisor died (killed by student code?): restart next time
             if self._container_oom():
+                assert self._out_of_memory is not None  # _container_oom() set it
                 raise self._out_of_memory from None
             raise ProbeFailure("crash", "your code killed the grading worker") from None
 

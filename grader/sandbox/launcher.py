@@ -151,7 +151,9 @@ def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier:
 def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
                 env: dict[str, str]) -> Plan:
     made: set[Path] = {Path("/")}
-    argv = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+    bwrap = shutil.which("bwrap")
+    assert bwrap is not None  # this tier: bwrap_problem() found it
+    argv = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--clearenv"]
     for key, value in env.items():

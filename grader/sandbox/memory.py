@@ -76,9 +76,9 @@ def _read_int(path: Path) -> int | None:
 
 def container_limit() -> int | None:
     """The tightest memory limit over our cgroup and its ancestors, in bytes."""
-    limits = [_read_int(d / "memory.max") for d in _own_dirs("")]
-    limits += [_read_int(d / "memory.limit_in_bytes") for d in _own_dirs("memory")]
-    limits = [v for v in limits if v is not None and v < UNLIMITED]
+    read = [_read_int(d / "memory.max") for d in _own_dirs("")]
+    read += [_read_int(d / "memory.limit_in_bytes") for d in _own_dirs("memory")]
+    limits = [v for v in read if v is not None and v < UNLIMITED]
     return min(limits) if limits else None
 
 
@@ -93,9 +93,10 @@ def cpu_limit() -> float | None:
         if quota != "max":
             quotas.append(int(quota) / int(period))
     for d in _own_dirs("cpu"):
-        quota, period = _read_int(d / "cpu.cfs_quota_us"), _read_int(d / "cpu.cfs_period_us")
-        if quota is not None and quota > 0 and period:
-            quotas.append(quota / period)
+        cfs_quota = _read_int(d / "cpu.cfs_quota_us")
+        cfs_period = _read_int(d / "cpu.cfs_period_us")
+        if cfs_quota is not None and cfs_quota > 0 and cfs_period:
+            quotas.append(cfs_quota / cfs_period)
     return min(quotas) if quotas else None
 
 

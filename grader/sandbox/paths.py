@@ -25,8 +25,8 @@ def python_roots() -> list[Path]:
         path = Path(entry).resolve() if entry else None
         if path and path.is_dir() and "site-packages" in path.parts:
             roots.add(path)
-    roots = sorted(roots, key=lambda p: len(p.parts))
-    return [r for i, r in enumerate(roots) if not any(r.is_relative_to(o) for o in roots[:i])]
+    ordered = sorted(roots, key=lambda p: len(p.parts))
+    return [r for i, r in enumerate(ordered) if not any(r.is_relative_to(o) for o in ordered[:i])]
 
 
 def hidden_dirs(within: list[Path]) -> list[Path]:

@@ -18,7 +18,7 @@ from grader.figures import Figure, attempt, pyplot
 from grader.packs.day02.probes import figures as FP
 
 GRADIENT_CASE = {"seed": 0, "batch": 8, "size": 16, "depth": 50}
-TRAINING_CASE = {"seed": 0, "batch": 16, "steps": 4, "epochs": 3, "lr": 0.05}
+TRAINING_CASE: dict[str, Any] = {"seed": 0, "batch": 16, "steps": 4, "epochs": 3, "lr": 0.05}
 
 
 def draw_gradient_norms(profiles: dict, path: Path) -> None:

@@ -29,6 +29,7 @@ import resource
 import socket
 import sys
 from dataclasses import dataclass, field
+from typing import cast
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -262,7 +263,7 @@ def self_test(options: dict) -> dict[str, str]:
     """{"uid": why, "landlock": why, "seccomp": why}: empty when the piece works here."""
     if not sys.platform.startswith("linux"):
         return {k: f"not Linux ({sys.platform})" for k in ("uid", "landlock", "seccomp")}
-    uid = options.get("uid")
+    uid = cast(int, options.get("uid"))  # tiers.self_test always sends one
     read = options.get("read", [])
     found = {"uid": "not root: the worker keeps the grader's uid" if os.getuid() != 0
              else _in_fork(lambda: _test_uid(uid, options.get("must_read", [])))}

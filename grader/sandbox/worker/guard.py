@@ -75,6 +75,7 @@ def install_submission_package(package: str, package_dir: Path) -> list[str]:
     if init.exists():
         spec = importlib.util.spec_from_file_location(
             package, init, submodule_search_locations=[str(package_dir)])
+        assert spec is not None and spec.loader is not None  # a .py file always has both
         pkg = importlib.util.module_from_spec(spec)
         sys.modules[package] = pkg
         try:

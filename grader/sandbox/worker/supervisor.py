@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 
-SIGNAL_WORDS = {
+SIGNAL_WORDS: dict[int, str] = {
     signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error",
     signal.SIGABRT: "aborted", signal.SIGFPE: "floating-point exception",
     signal.SIGKILL: "killed, probably over the memory or process limit",

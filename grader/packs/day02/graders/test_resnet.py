@@ -41,6 +41,7 @@ def _cached(handle, probe, case: dict):
     """``handle.run(probe, case)``, once per handle (a failure is remembered too). The
     reference's results are kept for the whole process: in-process corpus runs grade many
     submissions against the same solutions."""
+    store: dict | None
     if getattr(handle, "kind", None) == "reference":
         store = _REFERENCE.setdefault(str(handle.package), {})
     else:

@@ -87,7 +87,7 @@ def _unassigned(block: nn.Module, assigned: dict[str, str]) -> list[str]:
 def _zero_residual(block: nn.Module, assigned: dict[str, str], layers: list[list]) -> bool:
     """Set weight and bias of the residual branch's last BatchNorm to 0 (True if found)."""
     role = residual_bn_role(layers)
-    module = dict(block.named_modules()).get(assigned.get(role, "\0"))
+    module = dict(block.named_modules()).get(assigned.get(role, "\0")) if role else None
     if module is None or getattr(module, "weight", None) is None:
         return False
     with torch.no_grad():

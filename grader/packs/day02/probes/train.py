@@ -130,7 +130,7 @@ def state_tensors(model: nn.Module) -> dict:
 
 def hyper(group: dict) -> dict:
     """One param group's hyperparameters as plain floats/bools (or the type's name)."""
-    out = {}
+    out: dict[str, bool | float | str] = {}
     for key in HYPER:
         value = group.get(key)
         if isinstance(value, bool):
