@@ -18,7 +18,7 @@ SUBMISSION ?= exercises
 OUT ?= grading-report
 STAMP := $(VENV)/.installed
 NB_STAMP := $(VENV)/.installed-nbgrader
-# Linting needs no torch: the lint tools live in a small venv of their own (constraints/lint.txt)
+# Linting needs no torch: ruff and mypy live in a small venv of their own (constraints/lint.txt)
 LINT_VENV ?= .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 
@@ -74,8 +74,10 @@ $(LINT_STAMP): constraints/lint.txt
 	$(LINT_VENV)/bin/python -m pip install --quiet -r constraints/lint.txt
 	touch $(LINT_STAMP)
 
+# mypy's basic mode: pyproject.toml, [tool.mypy]
 lint: $(LINT_STAMP)
 	$(LINT_VENV)/bin/ruff check .
+	$(LINT_VENV)/bin/mypy grader data_utils
 
 # Speed, measured side by side (bench/README.md): make bench BENCH="grade selfcheck"
 BENCH ?= all
