@@ -10,6 +10,7 @@
     python -m grader nbgrader-autograde COURSE ASSIGNMENT [--student ID] [--jobs N] [--force]
     python -m grader batch SUBMISSIONS --out DIR [--jobs N] [--scheduler ADDRESS] [--force]
     python -m grader canvas-csv OUT --gradebook EXPORT.csv --assignment "TITLE (ID)" [--out CSV]
+    python -m grader similarity OUT --submissions SUBMISSIONS [--allowed DIR] [--threshold T]
     python -m grader gradescope OUT.zip [--force]
 """
 
@@ -167,6 +168,33 @@ def _canvas_csv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similarity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from grader.batch.collect import collect
+    from grader.batch.similarity import (
+        DEFAULT_THRESHOLD,
+        SimilarityError,
+        compare_class,
+        write_reports,
+    )
+    from grader.packs import load_pack
+
+    try:
+        report = compare_class(collect(args.submissions), load_pack(args.pack),
+                               allowed=Path(args.allowed) if args.allowed else None,
+                               threshold=DEFAULT_THRESHOLD if args.threshold is None
+                               else args.threshold)
+    except SimilarityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    written = write_reports(report, Path(args.out))
+    print(f"{len(report.flagged)} of {report.pair_count} pairs flagged at threshold "
+          f"{report.threshold:g} ({len(report.students)} submissions compared; no score "
+          "changed) -> " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _gradescope(args: argparse.Namespace) -> int:
     from grader.gradescope import build_bundle
 
@@ -287,6 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--out", default=None, metavar="CSV",
                     help="the file to import into Canvas (default: OUT/canvas-import.csv)")
     cv.set_defaults(func=_canvas_csv)
+
+    sm = sub.add_parser("similarity", help="pairs of students whose code overlaps beyond the "
+                        "stubs, the lesson's code and allowed sources: similarity.md and .html "
+                        "(for a person to read; no score changes)")
+    sm.add_argument("out", help="the batch's output folder (its summary.md gets the count), or "
+                    "any folder for the two reports")
+    sm.add_argument("--submissions", required=True, help="what the batch graded (folder, zip "
+                    "or Canvas zip): the batch keeps no sources, so they are read again")
+    sm.add_argument("--allowed", default=None, metavar="DIR", help="code every student may "
+                    "use (.py files, notebooks' code cells): not counted as shared")
+    sm.add_argument("--threshold", type=float, default=None, metavar="T",
+                    help="flag a pair when a module's own code is this share shared "
+                    "(0-1, default 0.5)")
+    sm.set_defaults(func=_similarity)
 
     z = sub.add_parser("gradescope", help="build the Gradescope autograder zip (setup.sh, "
                        "run_autograder, the grader and the hidden solutions)")
