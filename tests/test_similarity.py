@@ -577,6 +577,23 @@ def test_cli_writes_the_reports_and_one_summary_line(copied, tmp_path, capsys):
     assert set(after) - set(before) == {"similarity.md", "similarity.html"}
 
 
+def test_a_regrade_keeps_the_similarity_line(copied, tmp_path):
+    """The batch rewrites summary.md on every run; the similarity section stays."""
+    from grader.batch.collect import collect
+    from grader.batch.gradebook import write_class_reports
+    from grader.packs import load_pack
+
+    out = tmp_path / "grades"
+    out.mkdir()
+    found = collect(copied)
+    write_class_reports(out, load_pack(), found)  # a batch's class reports (nobody graded)
+    assert main(["similarity", str(out), "--submissions", str(copied)]) == 0
+    write_class_reports(out, load_pack(), found)  # the batch runs again
+    summary = (out / "summary.md").read_text()
+    assert summary.count(SECTION) == 1 and "**1 pair of students flagged**" in summary
+    assert summary.startswith("# ")
+
+
 def test_cli_usage_errors(copied, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["similarity", str(out), "--submissions", str(tmp_path / "nowhere")]) == 2

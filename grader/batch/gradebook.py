@@ -239,11 +239,25 @@ def histogram_png(rows: list[Row], pack: Pack) -> bytes:
     return buf.getvalue()
 
 
+def _kept_similarity(summary: Path) -> str:
+    """The similarity section a ``python -m grader similarity`` run added to summary.md: a
+    regrade rewrites the rest and keeps it (it is about the code, not the scores)."""
+    from grader.batch.similarity import SECTION
+
+    try:
+        text = summary.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    cut = text.find(f"\n{SECTION}\n")
+    return "" if cut < 0 else text[cut:].rstrip() + "\n"
+
+
 def write_class_reports(out: Path, pack: Pack, found: Collection,
                         only: tuple[str, ...] = ()) -> list[Row]:
     rows = load_rows(out, found)
     atomic_write(out / "gradebook.csv", gradebook_csv(rows, pack))
-    atomic_write(out / "summary.md", summary_markdown(rows, pack, found, only))
+    atomic_write(out / "summary.md", summary_markdown(rows, pack, found, only)
+                 + _kept_similarity(out / "summary.md"))
     atomic_write(out / "histogram.png", histogram_png(rows, pack))
     atomic_write(out / "canvas.json", canvas_json(found))
     return rows
