@@ -676,7 +676,7 @@ def summary_line(report: Report) -> str:
 
 def write_reports(report: Report, out: Path) -> list[Path]:
     """similarity.md and similarity.html in ``out``, and the count in its summary.md (where a
-    batch wrote one; a later batch rewrites summary.md without it)."""
+    batch wrote one; a later batch keeps that section, gradebook._kept_similarity)."""
     from grader.batch.store import BatchLock
 
     out.mkdir(parents=True, exist_ok=True)
