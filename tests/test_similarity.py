@@ -496,6 +496,20 @@ def test_a_copied_renamed_helper_is_flagged(copied):
     assert "_loop" in top.text_b and "opt.step()" in top.text_b
 
 
+def test_a_canvas_download_is_compared_by_student(copied, tmp_path):
+    """The same two students as a Canvas "Download Submissions" zip (login_userid_subid_file)."""
+    import zipfile
+
+    download = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(download, "w") as zf:
+        for no, name in enumerate(("ana", "ben")):
+            for f in sorted((copied / name).rglob("*.py")):
+                zf.write(f, f"{name}_{2001 + no}_{601 + no}_{f.name}")
+    report = compare_class(collect(download), PACK)
+    assert report.students == ["ana", "ben"]
+    assert [(p.a, p.b) for p in report.flagged] == [("ana", "ben")]
+
+
 def test_the_stubs_alone_never_flag(tmp_path):
     for name in ("s1", "s2", "s3"):
         shutil.copytree(STUBS, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__",
