@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "tiers without namespaces (fallback), or in this process (trusted code only)")
     _allow_unsandboxed(g)
     g.add_argument("--timeout", type=float, default=None,
-                   help="wall-clock seconds one probe call may take (default 20)")
+                   help="wall-clock seconds one probe call may take (default: 20 in the sandbox, "
+                   "60 in process; grader/limits.py)")
     g.set_defaults(func=_grade)
 
     f = sub.add_parser("figures", help="draw gradient norms, filters and the loss curve of a "

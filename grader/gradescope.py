@@ -27,6 +27,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from grader import limits
 from grader.versions import LOCK
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ BUNDLED = ("grader", "solutions")  # packages copied into the bundle
 BUNDLED_FILES = ("pyproject.toml", "README.md",  # what `pip install .` needs
                  LOCK)  # what setup.sh installs it with
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis"}
-DEFAULT_PROBE_TIMEOUT_S = 20.0
+DEFAULT_PROBE_TIMEOUT_S = limits.PROBE_TIMEOUT_S
 ONLY_ENV = "KIT_AUTOGRADER_ONLY"  # comma-separated ids: tests grade a cheap subset
 HANDLE_ENV = "KIT_AUTOGRADER_HANDLE"
 

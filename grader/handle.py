@@ -22,6 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from grader import limits
 from grader.packs import DEFAULT_PACK
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox.worker import wire
@@ -38,7 +39,7 @@ __all__ = ["DEFAULT_TIMEOUT_S", "InProcessHandle", "ModuleUnavailable", "Referen
            "UnavailableHandle", "describe_exception", "guarded_call", "import_submission_module",
            "open_handle", "reference_cache"]
 
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = limits.IN_PROCESS_TIMEOUT_S
 CACHE_ENV = "KIT_REFERENCE_CACHE"
 
 

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from grader import limits
 from grader.manifest import Pack
 from grader.release import REPO, ReleaseError, find_regions, solutions_dir_of
 from grader.submission import SubmissionError
@@ -44,9 +45,7 @@ NBGRADER_DEFAULTS = {"grade": False, "locked": False, "solution": False, "schema
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 EXTRACT_HEADER = ("# Extracted from the notebook {name} by python -m grader: its setup cell and "
                   "the solution cells of this module.\n")
-# Execute.timeout: seconds per cell. nbgrader's default, 30 s, is too short for the smoke test
-# (a short ResNet-18 training run, twice: the student's and the reference's) on a busy CPU.
-CELL_TIMEOUT_S = 300
+CELL_TIMEOUT_S = limits.CELL_TIMEOUT_S  # nbgrader's Execute.timeout (grader/limits.py)
 
 
 class NotebookError(ReleaseError):

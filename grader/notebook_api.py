@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from grader import limits
 from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.results import GradeReport
@@ -50,10 +51,7 @@ SHIM = ('"""The notebook\'s definitions, exposed as a submission module by '
         "globals().update(_exports({token!r}))\n")
 _NAMESPACES: dict[str, dict[str, Any]] = {}
 MAX_STDERR_CHARS = 2000
-# Wall-clock seconds one probe call may take. Longer than the handle's default: the smoke
-# test's CPU training run shares the kernel with the reference run and often a busy machine;
-# nbgrader's Execute.timeout (300 s in the course recipe) still bounds the whole cell.
-PROBE_TIMEOUT_S = 120.0
+PROBE_TIMEOUT_S = limits.NOTEBOOK_PROBE_TIMEOUT_S  # grader/limits.py says why
 
 
 def exports(token: str) -> dict[str, Any]:

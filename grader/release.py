@@ -55,6 +55,7 @@ PUBLIC_GRADER_FILES = (
     "grader/probes.py", "grader/results.py", "grader/feedback.py", "grader/packs/__init__.py",
     "grader/figures.py",  # pytest exercises --figures DIR
     "grader/versions.py",  # results.json's extra_data.versions (what drew the cases)
+    "grader/limits.py", "grader/config.py",  # the plugin's and the handles' settings
     # the in-process handle calls student code through the worker's guards
     "grader/sandbox/__init__.py", "grader/sandbox/worker/__init__.py",
     "grader/sandbox/worker/guard.py", "grader/sandbox/worker/wire.py",

@@ -13,7 +13,8 @@ from tests.corpus import REPO
 
 GRADER = REPO / "grader"
 WORKER = GRADER / "sandbox" / "worker"
-UNTRUSTED_OK = ("grader.probes", "grader.manifest", "grader.sandbox.worker", "grader.packs")
+UNTRUSTED_OK = ("grader.probes", "grader.manifest", "grader.limits", "grader.sandbox.worker",
+                "grader.packs")
 
 
 def grader_imports(path: Path) -> set[str]:
@@ -60,7 +61,7 @@ def test_a_sandbox_kit_holds_exactly_the_untrusted_side(tmp_path):
     expected = {f"grader/sandbox/worker/{p.name}" for p in WORKER.glob("*.py")}
     expected |= {f"grader/packs/day02/probes/{p.name}"
                  for p in (GRADER / "packs/day02/probes").glob("*.py")}
-    expected |= {"grader/__init__.py", "grader/probes.py", "grader/manifest.py",
+    expected |= {"grader/__init__.py", "grader/probes.py", "grader/manifest.py", "grader/limits.py",
                  "grader/packs/__init__.py", "grader/sandbox/__init__.py",
                  "grader/packs/day02/__init__.py"}
     assert shipped == expected

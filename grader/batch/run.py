@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
+from grader import limits
 from grader.batch.collect import Collection, Student, collect
 from grader.batch.store import (
     BatchLock,
@@ -44,9 +45,9 @@ from grader.batch.store import (
 from grader.packs import DEFAULT_PACK
 from grader.versions import LOCK, case_versions, differences
 
-DEFAULT_PROBE_TIMEOUT_S = 20.0  # fixed, so a busy worker cannot change a score's timeouts
-SUBMISSION_TIMEOUT_S = 1800.0  # the whole grade of one submission, hostile ones included
-WORKER_WAIT_S = 120.0  # how long a --scheduler batch waits for its first worker
+DEFAULT_PROBE_TIMEOUT_S = limits.PROBE_TIMEOUT_S  # fixed: a busy worker changes no timeout
+SUBMISSION_TIMEOUT_S = limits.SUBMISSION_TIMEOUT_S
+WORKER_WAIT_S = limits.WORKER_WAIT_S
 LOG_TAIL = 1500
 # Test hook: comma-separated student ids whose grading process fails as if the grader had a
 # bug (tests/test_batch.py). Read by the grading process, so it works on any worker.

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grader import limits
 from grader.packs import DEFAULT_PACK
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox import memory, paths, tiers, zygote
@@ -44,7 +45,6 @@ STICKY_KINDS = {"timeout", "crash"}  # failures that cost real time: do not repe
 MAX_STICKY_PER_EXERCISE = 3
 # the worker's words for an import that hung (worker/guard.py, import_submission_module)
 _HUNG_IMPORT = re.compile(r"importing your module (\w+)\.py did not finish")
-STARTUP_TIMEOUT_S = 120.0
 MAX_SOURCE_BYTES = 2 << 20
 
 
@@ -187,7 +187,7 @@ class SandboxHandle:
         """The supervisor's greeting: it has imported torch and can fork children."""
         assert self._fds is not None  # _start() opened them
         try:
-            if decode(protocol.receive(self._fds[1], timeout=STARTUP_TIMEOUT_S)) != "ready":
+            if decode(protocol.receive(self._fds[1], timeout=limits.STARTUP_TIMEOUT_S)) != "ready":
                 raise ProbeFailure("crash", "unexpected greeting")
         except (protocol.ChannelClosed, protocol.ChannelTimeout, ProbeFailure) as exc:
             tail = (self.scratch / "supervisor.log").read_bytes()[-400:].decode(errors="replace")

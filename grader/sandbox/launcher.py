@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import limits
 from grader.sandbox import paths
 from grader.sandbox.tiers import Tier
 
@@ -26,18 +27,18 @@ GRADER_DIR = Path(__file__).resolve().parents[1]
 UNPRIVILEGED = 65534  # "nobody": as root under bubblewrap, the worker drops to it
 # The untrusted side, exactly (grader/sandbox/worker/__init__.py): the worker package and the
 # probe API; each pack adds its manifest and probes. No solutions, no hidden graders.
-KIT_FILES = ("__init__.py", "probes.py", "manifest.py", "packs/__init__.py",
+KIT_FILES = ("__init__.py", "probes.py", "manifest.py", "limits.py", "packs/__init__.py",
              "sandbox/__init__.py")
 WORKER_PACKAGE = "sandbox/worker"
 
 
 @dataclass
 class Limits:
-    address_space: int = 6 << 30  # torch needs > 3.25 GB of address space just to import
-    cpu_seconds: int = 300  # per exercise child
-    file_size: int = 16 << 20
-    processes: int = 512  # threads count too
-    probe_timeout: float = 20.0  # wall clock per probe call, unless the probe asks for more
+    address_space: int = limits.ADDRESS_SPACE_BYTES  # (grader/limits.py says why, each)
+    cpu_seconds: int = limits.CPU_SECONDS  # per exercise child
+    file_size: int = limits.FILE_SIZE_BYTES
+    processes: int = limits.PROCESSES  # threads count too
+    probe_timeout: float = limits.PROBE_TIMEOUT_S  # unless the probe asks for more
 
     def as_dict(self) -> dict:
         return {"address_space": self.address_space, "cpu_seconds": self.cpu_seconds,

@@ -36,9 +36,6 @@ SIGNAL_WORDS: dict[int, str] = {
 }
 
 
-IMPORT_TIMEOUT_S = 20.0  # importing one submission module (torch is already loaded)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     p.add_argument("--kit", required=True)
@@ -83,6 +80,7 @@ def resolve_probe(name: str):
 def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str) -> None:
     from pathlib import Path
 
+    from grader.limits import IMPORT_TIMEOUT_S
     from grader.probes import ProbeFailure, sanitize
     from grader.sandbox.worker import confine, protocol
     from grader.sandbox.worker.guard import (

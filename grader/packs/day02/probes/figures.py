@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader.limits import TRAINING_PROBE_TIMEOUT_S
 from grader.probes import probe
 
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
@@ -59,7 +60,7 @@ def gradient_profiles(mod, case: dict) -> dict:
     return out
 
 
-@probe("train", timeout=300, uses=("resnet",))
+@probe("train", timeout=TRAINING_PROBE_TIMEOUT_S, uses=("resnet",))
 def short_training(mod, case: dict) -> dict:
     """The submission's ResNet18 trained by its train_one_epoch on a fixed learnable batch."""
     resnet = importlib.import_module(f"{mod.__package__}.resnet")

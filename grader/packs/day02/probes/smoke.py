@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader.limits import TRAINING_PROBE_TIMEOUT_S
 from grader.packs.day02.probes.figures import RecordingLoss, learnable_batch
 from grader.probes import probe
 
@@ -33,7 +34,7 @@ def bn_state(model: nn.Module) -> torch.Tensor:
     return torch.cat(stats) if stats else torch.zeros(0)
 
 
-@probe("train", timeout=300, uses=("resnet",))
+@probe("train", timeout=TRAINING_PROBE_TIMEOUT_S, uses=("resnet",))
 def smoke_run(mod, case: dict) -> dict:
     """Train the student's ResNet18 with the student's train_one_epoch; report measurements."""
     if case["device"] == "cuda" and not torch.cuda.is_available():
