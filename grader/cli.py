@@ -19,14 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grader.config import parse_only
 from grader.packs import DEFAULT_PACK
 
 
 def _grade(args: argparse.Namespace) -> int:
     from grader.grade import grade
 
-    only = tuple(s for s in (args.only or "").split(",") if s)
-    report = grade(args.submission, args.out, only=only, pack_name=args.pack,
+    report = grade(args.submission, args.out, only=parse_only(args.only), pack_name=args.pack,
                    handle=args.handle, probe_timeout=args.timeout,
                    allow_unsandboxed=args.allow_unsandboxed)
     print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
@@ -108,8 +108,7 @@ def _nbgrader_course(args: argparse.Namespace) -> int:
     from grader.notebook import make_nbgrader_course
     from grader.packs import load_pack
 
-    only = tuple(s for s in (args.only or "").split(",") if s)
-    for path in make_nbgrader_course(args.dir, load_pack(args.pack), only=only,
+    for path in make_nbgrader_course(args.dir, load_pack(args.pack), only=parse_only(args.only),
                                      force=args.force):
         print(f"wrote {path}")
     return 0
@@ -135,7 +134,7 @@ def _nbgrader_autograde(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from grader.batch.run import BatchOptions, run_batch
 
-    options = BatchOptions(only=tuple(s for s in (args.only or "").split(",") if s),
+    options = BatchOptions(only=parse_only(args.only),
                            handle=args.handle, probe_timeout=args.timeout, jobs=args.jobs,
                            scheduler=args.scheduler, force=args.force, gpu=args.gpu,
                            pack=args.pack, allow_unsandboxed=args.allow_unsandboxed)

@@ -11,16 +11,17 @@ workers unless ``handle="in-process"``. Exit status 0 whenever grading completed
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from grader.config import GradeConfig, HandleMode, check_only
 from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
-from grader.plugin import PreparedHandle
+from grader.plugin import KitGrading
 from grader.results import GradeReport
 from grader.sandbox.launcher import protect
 from grader.submission import SubmissionError, open_submission
@@ -30,47 +31,46 @@ REPO = GRADER_DIR.parent
 
 
 def grade(submission: str | Path, out: str | Path = "grading-report", *,
-          only: tuple[str, ...] = (), pack_name: str = DEFAULT_PACK, handle: str = "sandbox",
-          quiet: bool = False, probe_timeout: float | None = None,
-          threads: int | None = None, reference_cache: str | Path | None = "auto",
+          only: tuple[str, ...] = (), pack_name: str = DEFAULT_PACK,
+          handle: HandleMode | str = HandleMode.SANDBOX, quiet: bool = False,
+          probe_timeout: float | None = None, threads: int | None = None,
+          reference_cache: str | Path | None = "auto",
           allow_unsandboxed: bool = False) -> GradeReport:
+    config = GradeConfig(pack=pack_name, handle=HandleMode(handle), only=tuple(only),
+                         probe_timeout=probe_timeout, threads=threads,
+                         reference_cache=str(reference_cache) if reference_cache else None)
     pack = load_pack(pack_name)
-    for ex_id in only:  # a typo is a usage error, reported before any student code runs
-        try:
-            pack.exercise(ex_id)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-    if handle in ("sandbox", "fallback"):
-        check_isolation(submission, handle, allow_unsandboxed)
+    check_only(config.only, pack)  # a typo is a usage error, before any student code runs
+    if config.handle.sandboxed:
+        check_isolation(submission, config.handle, allow_unsandboxed)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     protect(out)  # a worker running as another uid cannot even list the report folder
     try:
         with open_submission(submission, pack.modules) as package_dir, \
-                early_sandbox(package_dir, pack, handle, probe_timeout, threads) as early:
-            return run_graders(pack, package_dir, out, only, handle, quiet, probe_timeout,
-                               threads, reference_cache, early)
+                early_sandbox(package_dir, pack, config) as early:
+            return run_graders(pack, package_dir, out, config, quiet, early)
     except SubmissionError as exc:
         # still a complete report: every property fails with the one-line reason
         if not quiet:
             print(f"could not open the submission: {exc}")
-        return run_graders(pack, out, out, only, f"unavailable:{exc}", quiet, probe_timeout,
-                           threads)
+        return run_graders(pack, out, out, replace(config, handle=HandleMode.UNAVAILABLE,
+                                                   reason=str(exc)), quiet)
 
 
 @contextlib.contextmanager
-def early_sandbox(package_dir: Path, pack: Pack, handle: str, probe_timeout: float | None,
-                  threads: int | None):
+def early_sandbox(package_dir: Path, pack: Pack, config: GradeConfig):
     """The sandbox, started before pytest imports the hidden graders: a supervisor forked
     from this still-clean process shares its torch (zygote.py), and one started by
     bubblewrap gets going while pytest collects. None for the in-process handle."""
-    if handle not in ("sandbox", "fallback"):
+    if not config.handle.sandboxed:
         yield None
         return
     from grader.sandbox.client import SandboxHandle
 
-    sandbox = SandboxHandle(package_dir, pack.name, force_fallback=handle == "fallback",
-                            timeout_s=probe_timeout, threads=threads)
+    sandbox = SandboxHandle(package_dir, pack.name,
+                            force_fallback=config.handle is HandleMode.FALLBACK,
+                            timeout_s=config.probe_timeout, threads=config.threads)
     sandbox.__enter__()
     try:
         yield sandbox
@@ -91,37 +91,27 @@ def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool
         raise SandboxUnavailable(tier)
 
 
-def run_graders(pack: Pack, package_dir: Path, out: Path, only: tuple[str, ...], handle: str,
-                quiet: bool, probe_timeout: float | None,
-                threads: int | None = None,
-                reference_cache: str | Path | None = None,
-                early_handle: Any = None) -> GradeReport:
-    report_path = out / "results.json"
+def run_graders(pack: Pack, package_dir: Path, out: Path, config: GradeConfig,
+                quiet: bool = False, early_handle: Any = None) -> GradeReport:
+    """The pack's hidden graders on ``package_dir`` under the grader's own pytest config;
+    ``DIR/results.json`` and ``DIR/junit.xml`` are written, the report is returned."""
     args = [
         str(pack.graders_dir), "-c", str(GRADER_DIR / "grading.ini"),
         "--rootdir", str(GRADER_DIR), "-p", "grader.plugin", "-p", "no:cacheprovider",
-        "-p", "no:warnings", "--submission", str(package_dir), "--kit-profile", "grading",
-        "--kit-report", str(report_path), "--kit-pack", pack.name, "--kit-handle", handle,
-        "--junitxml", str(out / "junit.xml"),
+        "-p", "no:warnings", "--junitxml", str(out / "junit.xml"),
     ]
-    if only:
-        args += ["--kit-only", ",".join(only)]
-    if probe_timeout:
-        args += ["--kit-timeout", str(probe_timeout)]
-    if threads:
-        args += ["--kit-threads", str(threads)]
-    if reference_cache:
-        args += ["--kit-reference-cache", str(reference_cache)]
     args += ["-p", "no:terminal"] if quiet else ["-q", "--tb=no", "-rN"]
+    grading = KitGrading(config, package_dir, early_handle)
     old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no third-party plugins
     try:
-        code = pytest.main(args, plugins=[PreparedHandle(early_handle)] if early_handle else [])
+        code = pytest.main(args, plugins=[grading])
     finally:
         if old is None:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or grading.report is None:
         raise RuntimeError(f"the graders did not run (pytest exit code {int(code)})")
-    return GradeReport.from_gradescope_dict(json.loads(report_path.read_text()))
+    grading.report.write_json(out / "results.json")
+    return grading.report

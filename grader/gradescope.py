@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from grader import limits
+from grader.config import parse_only
 from grader.versions import LOCK
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     r.add_argument("--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
     args = parser.parse_args(argv)
-    only = tuple(s for s in os.environ.get(ONLY_ENV, "").split(",") if s)
+    only = parse_only(os.environ.get(ONLY_ENV))
     return run_autograder(args.root, only, os.environ.get(HANDLE_ENV, "sandbox"))
 
 

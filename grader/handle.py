@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import limits
+from grader.config import HandleMode
 from grader.packs import DEFAULT_PACK
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox.worker import wire
@@ -200,16 +201,16 @@ class UnavailableHandle:
         raise ProbeFailure("import_error", self.reason)
 
 
-def open_handle(package_dir: str | Path, mode: str = "in-process", pack_name: str = DEFAULT_PACK,
-                **options: Any):
-    """The handle the plugin gives graders as ``student``: in process, or sandboxed workers."""
-    if mode.startswith("unavailable:"):
-        return UnavailableHandle(mode.removeprefix("unavailable:"))
-    if mode == "in-process":
+def open_handle(package_dir: str | Path, mode: HandleMode | str = HandleMode.IN_PROCESS,
+                pack_name: str = DEFAULT_PACK, *, reason: str = "", **options: Any):
+    """The handle the plugin gives graders as ``student``: in process, sandboxed workers, or
+    (``HandleMode.UNAVAILABLE``) none, every probe failing with ``reason``."""
+    mode = HandleMode(mode)  # a ValueError names an unknown mode
+    if mode is HandleMode.UNAVAILABLE:
+        return UnavailableHandle(reason)
+    if mode is HandleMode.IN_PROCESS:
         return InProcessHandle(package_dir, **options)
-    if mode in ("sandbox", "fallback"):
-        from grader.sandbox.client import SandboxHandle
+    from grader.sandbox.client import SandboxHandle
 
-        return SandboxHandle(package_dir, pack_name, force_fallback=mode == "fallback",
-                             **options)
-    raise ValueError(f"unknown handle mode {mode!r} (in-process, sandbox or fallback)")
+    return SandboxHandle(package_dir, pack_name, force_fallback=mode is HandleMode.FALLBACK,
+                         **options)

@@ -122,9 +122,12 @@ def _score(report: GradeReport, points: float) -> tuple[float, float]:
 
 
 def _run_hidden(pack: Pack, package_dir: Path, exercise: str, out: Path) -> GradeReport:
+    from grader.config import GradeConfig, HandleMode
     from grader.grade import run_graders
 
-    return run_graders(pack, package_dir, out, (exercise,), "in-process", True, PROBE_TIMEOUT_S)
+    config = GradeConfig(pack=pack.name, handle=HandleMode.IN_PROCESS, only=(exercise,),
+                         probe_timeout=PROBE_TIMEOUT_S)
+    return run_graders(pack, package_dir, out, config, quiet=True)
 
 
 def _run_public(pack: Pack, package_dir: Path, exercise: str, out: Path) -> GradeReport | None:

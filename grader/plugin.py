@@ -2,17 +2,24 @@
 
 * markers: one per exercise id of the pack, plus ``points(n)``; registered, so
   ``--strict-markers`` catches a typo and ``pytest exercises -m basic_block`` selects one;
-* options (group "exercise kit"): ``--submission``, ``--kit-profile``, ``--kit-report``,
-  ``--kit-only``, ``--kit-pack``, ``--kit-handle``;
+* a grade's settings: a ``KitGrading`` object (a typed ``GradeConfig``, the submission, an
+  early-started handle) that ``grade.py`` passes to ``pytest.main(args, plugins=[...])``,
+  and that carries the ``GradeReport`` back; the options of group "exercise kit"
+  (``--submission``, ``--kit-only``, ``--kit-handle``, ...) are for a person at the terminal
+  and become the same object;
 * fixtures: ``student`` (a handle on the submission), ``reference`` (a handle on the hidden
   solutions), ``load_exercise`` (the self-check's import with a clear failure message);
 * scores: collected in a ``pytest_runtest_makereport`` wrapper, shown per exercise in
-  ``pytest_terminal_summary`` and written as ``results.json`` (Gradescope schema).
+  ``pytest_terminal_summary``, and written as ``results.json`` (Gradescope schema) with
+  ``--kit-report``.
+
+The plugin changes nothing in a pytest run that neither grades nor self-checks (one that
+collects none of the pack's public tests): it only registers its markers and options.
 
 Usage:
     pytest exercises                                  # student self-check, in process
-    pytest grader/packs/day02/graders --submission SUB --kit-profile grading \
-        --kit-report grading-report/results.json      # what `python -m grader grade` runs
+    pytest grader/packs/day02/graders --submission SUB --kit-report out/results.json
+                                                      # the graders by hand (grade.py: typed)
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from grader.config import GradeConfig, HandleMode, check_only, parse_only
 from grader.handle import (
     InProcessHandle,
     ModuleUnavailable,
@@ -68,11 +77,29 @@ SELF_CHECK_NOTE = ("This is the self-check: public tests only. Hidden checks wit
                    "run at grading.")
 
 
+class KitGrading:
+    """The grade's settings, handed to pytest as an object, and its report handed back.
+
+        grading = KitGrading(GradeConfig(...), package_dir, handle=early_sandbox)
+        pytest.main(args, plugins=[grading]); grading.report      # a GradeReport
+
+    ``handle``: a student handle grade.py entered before pytest started (the sandbox starts
+    while pytest collects); the ``student`` fixture uses it and closes it at the end. A person
+    running the graders by hand with ``--submission`` gets the same object, from the options.
+    """
+
+    def __init__(self, config: GradeConfig, submission: Path, handle: Any = None) -> None:
+        self.config = config
+        self.submission = Path(submission)
+        self.handle = handle
+        self.report: GradeReport | None = None
+
+
 @dataclass
 class KitState:
     pack: Pack
     profile: str
-    grading: bool
+    grading: KitGrading | None  # None: the self-check (public tests on ``exercises``)
     only: tuple[str, ...] = ()
     # self-check: the factor that makes an exercise's public properties add up to its points
     scale: dict[str, float] = field(default_factory=dict)
@@ -111,23 +138,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "curve as PNGs in DIR")
 
 
+def _grading_of(config: pytest.Config) -> KitGrading | None:
+    """The KitGrading grade.py passed in, or one made from the options a person typed."""
+    given = [p for p in config.pluginmanager.get_plugins() if isinstance(p, KitGrading)]
+    if given:
+        return given[0]
+    if config.getoption("--submission") is None:
+        return None
+    return KitGrading(GradeConfig(
+        pack=config.getoption("--kit-pack"), handle=HandleMode(config.getoption("--kit-handle")),
+        only=parse_only(config.getoption("--kit-only")),
+        probe_timeout=config.getoption("--kit-timeout"),
+        threads=config.getoption("--kit-threads"),
+        reference_cache=config.getoption("--kit-reference-cache")),
+        Path(config.getoption("--submission")))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    pack = load_pack(config.getoption("--kit-pack"))
+    try:
+        grading = _grading_of(config)
+    except ValueError as exc:  # a --kit-handle that is no HandleMode
+        raise pytest.UsageError(str(exc)) from None
+    pack = load_pack(grading.config.pack if grading else config.getoption("--kit-pack"))
     for ex in pack.exercises:
         config.addinivalue_line("markers", f"{ex.id}: exercise '{ex.title}' ({ex.points} points)")
     config.addinivalue_line("markers", "points(n): how many points this property is worth")
-    grading = config.getoption("--submission") is not None
+    only = grading.config.only if grading else parse_only(config.getoption("--kit-only"))
+    try:
+        check_only(only, pack)
+    except ValueError as exc:  # unknown id: one clear usage line at start-up
+        raise pytest.UsageError(str(exc)) from None
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
-    config.stash[PREVIOUS_PROFILE] = settings.get_current_profile_name()
+    state = KitState(pack, profile, grading, only)
+    config.stash[STATE] = state
+    if grading or config.getoption("--kit-profile"):  # the graders' own settings, from now on
+        _load_profile(config, profile)
+
+
+def _load_profile(config: pytest.Config, profile: str) -> None:
+    """Switch hypothesis's profile for this run only (pytest_unconfigure switches back)."""
+    if PREVIOUS_PROFILE not in config.stash:
+        config.stash[PREVIOUS_PROFILE] = settings.get_current_profile_name()
     settings.load_profile(profile)
-    only_opt = config.getoption("--kit-only")
-    only = tuple(s.strip() for s in only_opt.split(",") if s.strip()) if only_opt else ()
-    for ex_id in only:
-        try:
-            pack.exercise(ex_id)
-        except KeyError as exc:  # unknown id: one clear usage line at start-up
-            raise pytest.UsageError(exc.args[0]) from None
-    config.stash[STATE] = KitState(pack, profile, grading, only)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -162,6 +214,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash[STATE]
     if not state.grading:
         state.scale = _public_scale(items, state.pack)
+        if state.scale and PREVIOUS_PROFILE not in config.stash:
+            # the pack's public tests were collected: a self-check (the profile changes
+            # nothing in any other pytest run of an environment where the kit is installed)
+            _load_profile(config, state.profile)
     if not state.only:
         return
     keep: list[pytest.Item] = []
@@ -184,52 +240,41 @@ def _public_scale(items: list[pytest.Item], pack: Pack) -> dict[str, float]:
     return {ex: pack.exercise(ex).points / total for ex, total in raw.items() if total}
 
 
-class PreparedHandle:
-    """``pytest.main(args, plugins=[PreparedHandle(h)])``: the ``student`` fixture uses ``h``,
-    a handle entered before pytest started (grade.py), and closes it at the end."""
-
-    def __init__(self, handle) -> None:
-        self.handle = handle
-
-
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest):
     """Runs probes on the hidden solutions (grading only; the release has none)."""
     from grader.handle import ReferenceHandle
 
-    pack = request.config.stash[STATE].pack
-    cache = request.config.getoption("--kit-reference-cache")
+    state = request.config.stash[STATE]
+    grading = state.grading
+    cache = grading.config.reference_cache if grading else None
     if cache == "auto":  # here, not before pytest: the cache's name hashes the solutions
         from grader.handle import reference_cache
 
-        cache = reference_cache(request.config.getoption("--kit-handle"))
-    return ReferenceHandle(pack.solutions_package, cache)
+        cache = reference_cache(grading.config.handle)
+    return ReferenceHandle(state.pack.solutions_package, cache)
 
 
 @pytest.fixture(scope="session")
 def student(request: pytest.FixtureRequest):
-    """Runs probes on the submission given by ``--submission``."""
-    config = request.config
-    path = config.getoption("--submission")
-    if path is None:
+    """Runs probes on the submission being graded (``KitGrading``, or ``--submission``)."""
+    state = request.config.stash[STATE]
+    grading = state.grading
+    if grading is None:
         pytest.skip("no --submission given: this test runs only while grading")
-    state = config.stash[STATE]
-    timeout = config.getoption("--kit-timeout")
-    options: dict = {"timeout_s": timeout} if timeout else {}
-    threads = config.getoption("--kit-threads")
-    if threads:
+    settings_ = grading.config
+    options: dict = {"timeout_s": settings_.probe_timeout} if settings_.probe_timeout else {}
+    if settings_.threads:
         import torch
 
-        torch.set_num_threads(threads)  # the reference runs in this process
-        if config.getoption("--kit-handle") in ("sandbox", "fallback"):
-            options["threads"] = threads
-    prepared = [p for p in config.pluginmanager.get_plugins() if isinstance(p, PreparedHandle)]
-    if prepared:  # grade.py started the sandbox before pytest, to overlap its start-up
-        handle = prepared[0].handle
-    else:
-        handle = open_handle(Path(path), config.getoption("--kit-handle"), state.pack.name,
-                             **options)
+        torch.set_num_threads(settings_.threads)  # the reference runs in this process
+        if settings_.handle.sandboxed:
+            options["threads"] = settings_.threads
+    prepared = grading.handle is not None  # grade.py started it, to overlap its start-up
+    handle = grading.handle if prepared else open_handle(
+        grading.submission, settings_.handle, state.pack.name, reason=settings_.reason,
+        **options)
     try:
         if not prepared:
             handle.__enter__()
@@ -399,9 +444,14 @@ def build_report(state: KitState) -> GradeReport:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    report = build_report(state)
+    if state.grading is not None:
+        state.grading.report = report  # back to grade.py, in memory
     path = session.config.getoption("--kit-report")
-    if state is not None and path:
-        build_report(state).write_json(path)
+    if path:
+        report.write_json(path)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -325,7 +325,7 @@ def small_class(tmp_path_factory):
     build_submission(next(v for v in CONV_VARIANTS if v.name == "conv_size_ceil"),
                      cls / "carol")
     result = run_batch(cls, root / "ref", OPTIONS)
-    assert sorted(result.graded) == ["alice", "bob", "carol"] and not result.errors
+    assert sorted(result.graded) == ["alice", "bob", "carol"] and not result.errors, result.errors
     return cls, root / "ref"
 
 
@@ -443,7 +443,7 @@ def test_scheduler_and_two_workers_as_separate_processes(small_class, tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    assert sorted(result.graded) == ["alice", "bob", "carol"] and not result.errors
+    assert sorted(result.graded) == ["alice", "bob", "carol"] and not result.errors, result.errors
     out = tmp_path / "out"
     assert (out / "gradebook.csv").read_text() == (ref / "gradebook.csv").read_text()
     workers = {Meta.load(out / sid).worker for sid in result.graded}

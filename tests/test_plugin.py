@@ -180,3 +180,26 @@ def test_compare(student, reference, size):
     assert outputs[0] == outputs[1]
     assert "Smallest failing case found: size=3" in outputs[0]
     assert "object at 0x" not in outputs[0] and "student" not in outputs[0]
+
+
+def test_a_pytest_run_that_neither_grades_nor_self_checks_is_left_alone(pytester):
+    """The kit installed in an environment must not change anyone else's hypothesis setup."""
+    pytester.makepyfile(test_other='''
+from hypothesis import settings
+
+def test_profile_untouched():
+    assert settings.get_current_profile_name() == "default"
+''')
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_self_check_gets_its_profile_once_public_tests_are_collected(pytester):
+    pytester.makepyfile(test_public='''
+import pytest
+from hypothesis import settings
+
+@pytest.mark.conv2d
+def test_profile():
+    assert settings.get_current_profile_name() == "selfcheck"
+''')
+    pytester.runpytest().assert_outcomes(passed=1)

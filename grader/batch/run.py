@@ -42,6 +42,7 @@ from grader.batch.store import (
     save_error,
     save_graded,
 )
+from grader.config import check_only, parse_only
 from grader.packs import DEFAULT_PACK
 from grader.versions import LOCK, case_versions, differences
 
@@ -255,16 +256,18 @@ def grade_main(argv: list[str] | None = None) -> int:
         _die_with_parent(args.parent)
     if args.student in os.environ.get(BREAK_ENV, "").split(","):
         raise RuntimeError(f"simulated grader failure for {args.student} ({BREAK_ENV})")
+    from grader.config import GradeConfig, HandleMode
     from grader.grade import grade, run_graders
     from grader.packs import load_pack
 
     t_imported = time.time()
-    only = tuple(s for s in args.only.split(",") if s)
+    only = parse_only(args.only)
     out = Path(args.out)
     if args.unavailable:  # the same complete report grade() gives an unopenable submission
         out.mkdir(parents=True, exist_ok=True)
-        run_graders(load_pack(args.pack), out, out, only, f"unavailable:{args.unavailable}",
-                    True, args.timeout, args.threads)
+        run_graders(load_pack(args.pack), out, out, GradeConfig(
+            pack=args.pack, handle=HandleMode.UNAVAILABLE, reason=args.unavailable, only=only,
+            probe_timeout=args.timeout, threads=args.threads), quiet=True)
     else:
         grade(args.submission, out, only=only, pack_name=args.pack, handle=args.handle,
               quiet=True, probe_timeout=args.timeout, threads=args.threads,
@@ -385,11 +388,7 @@ def run_batch(source: str | Path, out: str | Path,
         raise ValueError("--gpu needs --scheduler: a cluster whose GPU workers were started "
                          "with --resources GPU=1")
     pack = load_pack(options.pack)
-    for ex_id in options.only:  # a typo is a usage error, reported before anything runs
-        try:
-            pack.exercise(ex_id)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
+    check_only(options.only, pack)  # a typo is a usage error, reported before anything runs
     if options.handle in ("sandbox", "fallback") and not options.scheduler:
         from grader.sandbox.tiers import SandboxUnavailable, detect
 
