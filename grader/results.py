@@ -112,15 +112,17 @@ def format_table(rows: list[ExerciseScore]) -> str:
     lines = [f"{'exercise':<{width}}  {'points':>13}  properties"]
     for r in rows:
         mark = "ok" if r.score >= r.max_score else ("--" if r.score == 0 else "~")
-        lines.append(f"{r.exercise:<{width}}  {_num(r.score):>6} / {_num(r.max_score):<4}  "
-                     f"{r.passed}/{r.total} {mark}")
-    total, top = sum(r.score for r in rows), sum(r.max_score for r in rows)
-    lines.append(f"{'total':<{width}}  {_num(total):>6} / {_num(top):<4}")
+        got, top = format_points(r.score), format_points(r.max_score)
+        lines.append(f"{r.exercise:<{width}}  {got:>6} / {top:<4}  {r.passed}/{r.total} {mark}")
+    total = format_points(sum(r.score for r in rows))
+    most = format_points(sum(r.max_score for r in rows))
+    lines.append(f"{'total':<{width}}  {total:>6} / {most:<4}")
     return "\n".join(lines)
 
 
-def _num(x: float) -> str:
-    return f"{x:g}" if x == int(x) else f"{x:.2f}"
+def format_points(x: float) -> str:
+    """Points as people write them: ``6``, ``7.2``, ``7.33`` (two decimals at most)."""
+    return f"{round(x, 2):g}"
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:

@@ -24,7 +24,7 @@ from typing import Any
 from grader.batch.collect import Collection
 from grader.batch.store import Meta, grader_version
 from grader.manifest import Pack
-from grader.results import atomic_write
+from grader.results import atomic_write, format_points
 from grader.versions import LOCK, describe
 
 TOP_FAILED = 15
@@ -71,10 +71,6 @@ def load_rows(out: Path, found: Collection) -> list[Row]:
     return rows
 
 
-def _num(x: float) -> str:
-    return f"{round(x, 2):g}"
-
-
 def gradebook_csv(rows: list[Row], pack: Pack) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -84,8 +80,8 @@ def gradebook_csv(rows: list[Row], pack: Pack) -> str:
             writer.writerow([row.student, ""] + [""] * len(pack.ids))
             continue
         scores = row.exercise_scores()
-        writer.writerow([row.student, _num(row.results["score"])]
-                        + [_num(scores[ex][0]) if ex in scores else "" for ex in pack.ids])
+        writer.writerow([row.student, format_points(row.results["score"])]
+                        + [format_points(scores[ex][0]) if ex in scores else "" for ex in pack.ids])
     return buf.getvalue()
 
 
@@ -137,9 +133,10 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
         top = reported[0].report["max_score"]
         lines += ["", "## Totals", "",
                   f"Over the {len(reported)} students with a report: mean "
-                  f"{_num(statistics.mean(totals))} / {_num(top)}, median "
-                  f"{_num(statistics.median(totals))}, min {_num(min(totals))}, max "
-                  f"{_num(max(totals))}.", "", "![score histograms](histogram.png)"]
+                  f"{format_points(statistics.mean(totals))} / {format_points(top)}, median "
+                  f"{format_points(statistics.median(totals))}, "
+                  f"min {format_points(min(totals))}, max {format_points(max(totals))}.", "",
+                  "![score histograms](histogram.png)"]
         lines += ["", "## Per exercise", "",
                   "| exercise | points | mean | mean % | full marks | "
                   + " | ".join(BINS) + " |", "|---|---:|---:|---:|---:|" + "---:|" * len(BINS)]
@@ -153,7 +150,7 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
             for score, most in pairs:
                 counts[_bin(score, most)] += 1
             full = sum(1 for s, m in pairs if s >= m)
-            lines.append(f"| `{ex}` | {_num(points)} | {_num(mean)} | "
+            lines.append(f"| `{ex}` | {format_points(points)} | {format_points(mean)} | "
                          f"{round(100 * mean / points) if points else 0}% | "
                          f"{round(100 * full / len(pairs))}% | "
                          + " | ".join(str(c) for c in counts) + " |")
@@ -272,7 +269,8 @@ def canvas_json(found: Collection) -> str:
 def feedback_markdown(student: str, results: dict[str, Any], pack: Pack) -> str:
     """The report, for the student to read: the table, then what failed and why."""
     lines = [f"# {pack.title}: feedback for {student}", "",
-             f"**Score: {_num(results['score'])} / {_num(results['max_score'])}**", ""]
+             f"**Score: {format_points(results['score'])} / "
+             f"{format_points(results['max_score'])}**", ""]
     if results.get("output"):
         lines += [line + "  " for line in results["output"].splitlines()] + [""]
     by_ex: dict[str, list[dict[str, Any]]] = {}
@@ -282,16 +280,16 @@ def feedback_markdown(student: str, results: dict[str, Any], pack: Pack) -> str:
     lines += ["| exercise | points | properties passed |", "|---|---:|---:|"]
     for ex in order:
         tests = by_ex[ex]
-        lines.append(f"| `{ex}` | {_num(sum(t['score'] for t in tests))} / "
-                     f"{_num(sum(t['max_score'] for t in tests))} | "
+        lines.append(f"| `{ex}` | {format_points(sum(t['score'] for t in tests))} / "
+                     f"{format_points(sum(t['max_score'] for t in tests))} | "
                      f"{sum(t['status'] == 'passed' for t in tests)} / {len(tests)} |")
     failed = [t for ex in order for t in by_ex[ex] if t["status"] != "passed"]
     if failed:
         lines += ["", "## What to look at", ""]
         for t in failed:
             text = (t.get("output") or "failed").replace("```", "'''")
-            lines += [f"### {t['name']} ({_num(t['score'])} / {_num(t['max_score'])})", "",
-                      "```text", text, "```", ""]
+            lines += [f"### {t['name']} ({format_points(t['score'])} / "
+                      f"{format_points(t['max_score'])})", "", "```text", text, "```", ""]
     else:
         lines += ["", "Every property passed."]
     return "\n".join(lines).rstrip() + "\n"
