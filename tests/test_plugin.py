@@ -187,8 +187,8 @@ def test_a_pytest_run_that_neither_grades_nor_self_checks_is_left_alone(pytester
     pytester.makepyfile(test_other='''
 from hypothesis import settings
 
-def test_profile_untouched():
-    assert settings.get_current_profile_name() == "default"
+def test_profile_untouched():  # hypothesis's own choice ("default", or "ci" on CI machines)
+    assert settings.get_current_profile_name() not in ("selfcheck", "grading")
 ''')
     pytester.runpytest().assert_outcomes(passed=1)
 
