@@ -375,3 +375,16 @@ def collect(source: str | Path) -> Collection:
             return group_students(list_zip(zf))
     except zipfile.BadZipFile:
         raise SubmissionError(f"{source} is neither a folder nor a valid zip file") from None
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> None:
+    """Materialise a student's files under ``root`` (a batch worker, the similarity report);
+    the paths were checked at collection and are checked again here."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for rel, data in files.items():
+        parts = PurePosixPath(rel).parts
+        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\0" in rel:
+            continue
+        path = root.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

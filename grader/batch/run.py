@@ -27,12 +27,12 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from grader import limits
-from grader.batch.collect import Collection, Student, collect
+from grader.batch.collect import Collection, Student, collect, write_files
 from grader.batch.store import (
     BatchLock,
     Meta,
@@ -90,18 +90,6 @@ class BatchResult:
 
 
 # -- on the worker -----------------------------------------------------------------------------
-def _write_files(root: Path, files: dict[str, bytes]) -> None:
-    """Materialise a submission; paths were checked by the client, and are checked again."""
-    root.mkdir(mode=0o755)
-    for rel, data in files.items():
-        parts = PurePosixPath(rel).parts
-        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\0" in rel:
-            continue
-        path = root.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 def _threads_here(threads_by_host: dict[str, int]) -> int:
     """This grade's share of the host's cores: N grades at once must not oversubscribe them
     (torch's OpenMP threads spin, and N x cores threads on cores cores is slower than N)."""
@@ -159,7 +147,7 @@ def grade_task(student_id: str, files: dict[str, bytes], problem: str,
 def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], problem: str,
                          options: dict[str, Any], threads: int) -> dict[str, Any]:
     submission, out, log_path = tmp / "submission", tmp / "out", tmp / "grade.log"
-    _write_files(submission, files)
+    write_files(submission, files)
     argv = [sys.executable, "-m", "grader.batch.run", str(submission), str(out),
             "--student", student_id, "--handle", options["handle"],
             "--timeout", str(options["probe_timeout"]), "--threads", str(threads),

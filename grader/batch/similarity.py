@@ -37,11 +37,11 @@ import html
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from grader.batch.collect import Collection, Student
+from grader.batch.collect import Collection, Student, write_files
 from grader.manifest import Pack
 from grader.results import atomic_write
 from grader.submission import SubmissionError, open_submission
@@ -198,16 +198,6 @@ def submission(student: str, sources: dict[str, str], given: Boilerplate) -> Sub
 
 
 # -- what the students handed in, and what they were given ----------------------------------------
-def _write_files(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        parts = PurePosixPath(rel).parts
-        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\0" in rel:
-            continue
-        path = root.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 def student_sources(student: Student, pack: Pack) -> tuple[dict[str, str], list[str]]:
     """(module name -> source, notes) of one student's submission, found as grading finds it.
 
@@ -218,7 +208,7 @@ def student_sources(student: Student, pack: Pack) -> tuple[dict[str, str], list[
     with tempfile.TemporaryDirectory(prefix="kit-similarity-") as tmp:
         root = Path(tmp) / "submission"
         root.mkdir()
-        _write_files(root, student.files)
+        write_files(root, student.files)
         with open_submission(root, pack.modules) as folder:
             for path in sorted(folder.glob("*.py")):
                 if path.name == "__init__.py" or not path.is_file() or path.is_symlink():
