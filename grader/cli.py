@@ -43,7 +43,7 @@ def _figures(args: argparse.Namespace) -> int:
     if args.handle in ("sandbox", "fallback"):  # student code runs here too: same refusal
         from grader.grade import check_isolation
 
-        check_isolation(args.submission, args.handle, args.allow_unsandboxed)
+        check_isolation(args.submission, args.handle, args.allow_unsandboxed, pack)
     with open_submission(args.submission, pack.modules) as folder, \
             open_handle(folder, args.handle, pack.name) as handle:
         figures = draw_all(handle, args.out, pack)
@@ -69,17 +69,17 @@ def _release(args: argparse.Namespace) -> int:
 
 def _stubs(args: argparse.Namespace) -> int:
     from grader.packs import load_pack
-    from grader.release import REPO, drifted_stubs, generate_stubs
+    from grader.release import drifted_stubs, generate_stubs
 
     pack = load_pack(args.pack)
-    out = REPO / pack.submission_package
+    out = pack.submission_dir  # beside the solutions: exercises/ for Day 2
     if args.check:
         drifted = drifted_stubs(out, pack)
         if drifted:  # exit 1, not 2: the tool worked, the stubs are stale
-            names = ", ".join(p.relative_to(REPO).as_posix() for p in drifted)
+            names = ", ".join(f"{out.name}/{p.name}" for p in drifted)
             print(f"stubs out of date: {names} (run python -m grader stubs)", file=sys.stderr)
             return 1
-        print(f"stubs in {out.relative_to(REPO)}/ are up to date")
+        print(f"stubs in {out.name}/ are up to date")
         return 0
     written = generate_stubs(out, pack)
     print(f"wrote {len(written)} files to {out}")

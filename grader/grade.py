@@ -42,7 +42,7 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
     pack = load_pack(pack_name)
     check_only(config.only, pack)  # a typo is a usage error, before any student code runs
     if config.handle.sandboxed:
-        check_isolation(submission, config.handle, allow_unsandboxed)
+        check_isolation(submission, config.handle, allow_unsandboxed, pack)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     protect(out)  # a worker running as another uid cannot even list the report folder
@@ -78,7 +78,8 @@ def early_sandbox(package_dir: Path, pack: Pack, config: GradeConfig):
         sandbox.__exit__(None, None, None)
 
 
-def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool) -> None:
+def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool,
+                    pack: Pack | None = None) -> None:
     """Refuse untrusted code where no sandbox tier can hold it (SandboxUnavailable).
 
     The kit's own stubs and solutions are not untrusted: ``make grade`` works on any machine.
@@ -86,8 +87,11 @@ def check_isolation(submission: str | Path, handle: str, allow_unsandboxed: bool
     from grader.sandbox.tiers import SandboxUnavailable, detect
 
     tier = detect(handle == "fallback")
-    ours = Path(submission).resolve() in (REPO / "exercises", REPO / "solutions")
-    if not tier.usable and not allow_unsandboxed and not ours:
+    ours = {REPO / "exercises", REPO / "solutions"}
+    if pack is not None:
+        with contextlib.suppress(FileNotFoundError):
+            ours |= {pack.solutions_dir, pack.submission_dir}
+    if not tier.usable and not allow_unsandboxed and Path(submission).resolve() not in ours:
         raise SandboxUnavailable(tier)
 
 

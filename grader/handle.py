@@ -209,7 +209,9 @@ def open_handle(package_dir: str | Path, mode: HandleMode | str = HandleMode.IN_
     if mode is HandleMode.UNAVAILABLE:
         return UnavailableHandle(reason)
     if mode is HandleMode.IN_PROCESS:
-        return InProcessHandle(package_dir, **options)
+        from grader.packs import load_pack
+
+        return InProcessHandle(package_dir, load_pack(pack_name).submission_package, **options)
     from grader.sandbox.client import SandboxHandle
 
     return SandboxHandle(package_dir, pack_name, force_fallback=mode is HandleMode.FALLBACK,

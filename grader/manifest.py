@@ -6,6 +6,7 @@ new day of the course is a new pack beside ``packs/day02``, not an edit of the c
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,15 +32,40 @@ class Pack:
     title: str
     modules: tuple[str, ...]  # module names inside the submission package, in teaching order
     exercises: tuple[Exercise, ...]
-    root: Path  # the pack's folder: graders/, probes/, strategies
+    root: Path  # the pack's folder: graders/, probes/, strategies, README.md.in
+    # the reference and the student package: importable top-level packages side by side
     solutions_package: str = "solutions"
     submission_package: str = "exercises"
     # the module that draws the pack's figures (``draw(handle, out, data)``), or "" for none
     figures: str = ""
+    # the public self-check tests (shipped as <submission_package>/tests), or None for none
+    public_tests: Path | None = None
+    # the student part of the pack's contract (a markdown file whose text between
+    # "## What a student hands in" and "## What instructors run" ships as docs/contract.md)
+    contract: Path | None = None
 
     @property
     def graders_dir(self) -> Path:
         return self.root / "graders"
+
+    @property
+    def readme_template(self) -> Path:
+        """The student README of the release ($title, $exercise_rows, $max_score)."""
+        return self.root / "README.md.in"
+
+    @property
+    def solutions_dir(self) -> Path:
+        """Where ``solutions_package`` lives (found, not imported: nothing of it runs)."""
+        spec = importlib.util.find_spec(self.solutions_package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"pack {self.name}: no package {self.solutions_package!r} "
+                                    "on the Python path")
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+    @property
+    def submission_dir(self) -> Path:
+        """Where ``python -m grader stubs`` writes the stubs: beside the solutions."""
+        return self.solutions_dir.parent / self.submission_package
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -120,7 +120,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the Gradescope-schema results.json here")
     group.addoption("--kit-only", default=None, metavar="IDS",
                     help="comma-separated exercise ids: run only their tests")
-    group.addoption("--kit-pack", default=DEFAULT_PACK, help="course pack (default: %(default)s)")
+    group.addoption("--kit-pack", default=None,
+                    help=f"course pack (default: the kit_pack ini value, else {DEFAULT_PACK})")
+    parser.addini("kit_pack", f"the course pack the self-check scores (default: {DEFAULT_PACK})",
+                  default=DEFAULT_PACK)
     group.addoption("--kit-handle", default="in-process",
                     help="how student code runs while grading: in-process, sandbox or "
                     "fallback (default: %(default)s)")
@@ -146,7 +149,7 @@ def _grading_of(config: pytest.Config) -> KitGrading | None:
     if config.getoption("--submission") is None:
         return None
     return KitGrading(GradeConfig(
-        pack=config.getoption("--kit-pack"), handle=HandleMode(config.getoption("--kit-handle")),
+        pack=_pack_name(config), handle=HandleMode(config.getoption("--kit-handle")),
         only=parse_only(config.getoption("--kit-only")),
         probe_timeout=config.getoption("--kit-timeout"),
         threads=config.getoption("--kit-threads"),
@@ -154,12 +157,19 @@ def _grading_of(config: pytest.Config) -> KitGrading | None:
         Path(config.getoption("--submission")))
 
 
+def _pack_name(config: pytest.Config) -> str:
+    return config.getoption("--kit-pack") or config.getini("kit_pack") or DEFAULT_PACK
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
         grading = _grading_of(config)
     except ValueError as exc:  # a --kit-handle that is no HandleMode
         raise pytest.UsageError(str(exc)) from None
-    pack = load_pack(grading.config.pack if grading else config.getoption("--kit-pack"))
+    try:
+        pack = load_pack(grading.config.pack if grading else _pack_name(config))
+    except ValueError as exc:  # no such pack: one clear usage line
+        raise pytest.UsageError(str(exc)) from None
     for ex in pack.exercises:
         config.addinivalue_line("markers", f"{ex.id}: exercise '{ex.title}' ({ex.points} points)")
     config.addinivalue_line("markers", "points(n): how many points this property is worth")
@@ -324,22 +334,26 @@ def load_exercise(request: pytest.FixtureRequest):
     """
     import importlib
 
+    package_name = request.config.stash[STATE].pack.submission_package  # "exercises"
+
     def load(name: str):
         try:
-            package = importlib.import_module("exercises")
+            package = importlib.import_module(package_name)
         except Exception as exc:  # noqa: BLE001  (a student's __init__.py: one line)
-            pytest.fail(f"exercises/__init__.py could not be imported: "
+            pytest.fail(f"{package_name}/__init__.py could not be imported: "
                         f"{describe_exception(exc)}", pytrace=False)
         try:
-            return import_submission_module("exercises", Path(package.__path__[0]), name, 0)
+            return import_submission_module(package_name, Path(package.__path__[0]), name, 0)
         except ProbeFailure as failure:
-            pytest.fail(failure.message.replace("your module ", "exercises/"), pytrace=False)
+            pytest.fail(failure.message.replace("your module ", f"{package_name}/"),
+                        pytrace=False)
 
     return load
 
 
 # -- scores -------------------------------------------------------------------------------------
-def _feedback(excinfo: pytest.ExceptionInfo, self_check: bool = False) -> str:
+def _feedback(excinfo: pytest.ExceptionInfo, self_check: str = "") -> str:
+    """One readable message; ``self_check`` names the student package in a self-check."""
     exc = excinfo.value
     while isinstance(exc, _EXCEPTION_GROUPS) and exc.exceptions:
         exc = exc.exceptions[0]
@@ -359,8 +373,9 @@ def _feedback(excinfo: pytest.ExceptionInfo, self_check: bool = False) -> str:
     elif isinstance(exc, ModuleUnavailable):  # a name from a module that failed to import
         text = f"{exc}\nHint: fix that module first; this check needs it"
     elif self_check:  # the student's code raised inside a public test
-        text = (f"your code raised {_student_error(exc)}\nHint: the error comes from that "
-                "line of your code; run again with --tb=short to see the calls that led there")
+        text = (f"your code raised {_student_error(exc, self_check)}\nHint: the error comes "
+                "from that line of your code; run again with --tb=short to see the calls that "
+                "led there")
     else:
         text = f"the check could not run: {describe_exception(exc)}"
     notes = [n for n in getattr(exc, "__notes__", [])
@@ -370,7 +385,7 @@ def _feedback(excinfo: pytest.ExceptionInfo, self_check: bool = False) -> str:
     return _ADDRESS.sub("", text)  # the same submission always gets the same words
 
 
-def _student_error(exc: BaseException) -> str:
+def _student_error(exc: BaseException, package: str) -> str:
     """``"ValueError: bad (conv.py, line 12)"``: the innermost line in the student's modules
     (not in torch, not in the public tests)."""
     import traceback
@@ -379,8 +394,8 @@ def _student_error(exc: BaseException) -> str:
     where = ""
     for frame in traceback.extract_tb(exc.__traceback__):
         path = Path(frame.filename)
-        if path.parent.name == "exercises" or (
-                path.parent.parent.name == "exercises" and path.parent.name != "tests"):
+        if path.parent.name == package or (
+                path.parent.parent.name == package and path.parent.name != "tests"):
             where = f" ({path.name}, line {frame.lineno})"
     return text + where
 
@@ -420,7 +435,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         else:
             result.score = 0.0
             self_check = not state.grading
-            result.output = _feedback(call.excinfo, self_check) if call.excinfo else "failed"
+            package = state.pack.submission_package if self_check else ""
+            result.output = _feedback(call.excinfo, package) if call.excinfo else "failed"
             short = call.excinfo and call.excinfo.errisinstance((ProbeFailure,
                                                                  NotImplementedError))
             if short or (self_check and getattr(item.config.option, "tbstyle", "auto") == "auto"):
@@ -475,10 +491,11 @@ def _draw_figures(terminalreporter, out: str, pack: Pack) -> None:
 
     from grader.figures import draw_all, summary
 
-    spec = importlib.util.find_spec("exercises")
+    spec = importlib.util.find_spec(pack.submission_package)
     if spec is None or not spec.submodule_search_locations:
-        terminalreporter.write_line("figures: the package 'exercises' was not found")
+        terminalreporter.write_line(f"figures: the package '{pack.submission_package}' was "
+                                    "not found")
         return
     terminalreporter.section("figures")
-    with InProcessHandle(spec.submodule_search_locations[0]) as handle:
+    with InProcessHandle(spec.submodule_search_locations[0], pack.submission_package) as handle:
         terminalreporter.write_line(summary(draw_all(handle, out, pack)))

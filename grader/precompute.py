@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from grader.config import GradeConfig, HandleMode
-from grader.grade import REPO, run_graders
+from grader.grade import run_graders
 from grader.handle import reference_cache
 from grader.packs import DEFAULT_PACK, load_pack
 
@@ -34,7 +34,7 @@ def precompute(pack_name: str = DEFAULT_PACK, handle: str = "sandbox") -> Path:
     with tempfile.TemporaryDirectory(prefix="kit-precompute-") as out:
         config = GradeConfig(pack=pack.name, handle=HandleMode.IN_PROCESS,
                              reference_cache=str(cache))
-        report = run_graders(pack, REPO / pack.solutions_package, Path(out), config, quiet=True)
+        report = run_graders(pack, pack.solutions_dir, Path(out), config, quiet=True)
     if report.score != report.max_score:
         raise RuntimeError(f"the solutions scored {report.score:g} / {report.max_score:g}: "
                            "the reference cache would not match a correct submission's cases")

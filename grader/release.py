@@ -212,7 +212,13 @@ def init_text(pack: Pack) -> str:
 
 
 def solutions_dir_of(pack: Pack, solutions_dir: str | Path | None = None) -> Path:
-    path = Path(solutions_dir) if solutions_dir is not None else REPO / pack.solutions_package
+    if solutions_dir is not None:
+        path = Path(solutions_dir)
+    else:
+        try:
+            path = pack.solutions_dir
+        except FileNotFoundError:
+            path = REPO / pack.solutions_package
     if not path.is_dir():
         raise ReleaseError(f"no solutions folder at {path}: stubs are made from the reference")
     return path
@@ -325,12 +331,28 @@ def find_leaks(root: Path, fingerprints: dict[str, str]) -> list[str]:
 
 # -- the release --------------------------------------------------------------------------------
 def public_grader_files(pack: Pack) -> tuple[str, ...]:
-    files = [f"grader/packs/{pack.name}/{f}" for f in PUBLIC_PACK_FILES]
+    """The grader files a release ships, as paths inside it (and inside the kit's tree)."""
+    return PUBLIC_GRADER_FILES + tuple(_public_pack_files(pack))
+
+
+def _public_pack_files(pack: Pack) -> dict[str, Path]:
+    """The pack's shipped files: release path -> where the pack has it (any folder on the
+    pack path, not only grader/packs/)."""
+    names = list(PUBLIC_PACK_FILES)
     if pack.figures:
-        files.append(pack.figures.replace(".", "/") + ".py")
+        prefix = f"grader.packs.{pack.name}."
+        if not pack.figures.startswith(prefix):
+            raise ReleaseError(f"pack {pack.name}: figures={pack.figures!r} is not a module of "
+                               f"the pack ({prefix}...)")
+        names.append(pack.figures.removeprefix(prefix).replace(".", "/") + ".py")
         if (pack.root / FIGURE_PROBES).is_file():
-            files.append(f"grader/packs/{pack.name}/{FIGURE_PROBES}")
-    return PUBLIC_GRADER_FILES + tuple(files)
+            names.append(FIGURE_PROBES)
+    return {f"grader/packs/{pack.name}/{name}": pack.root / name for name in names}
+
+
+def _source_of(rel: str, repo: Path, pack: Pack) -> Path:
+    """Where the release path ``rel`` (one of public_grader_files) comes from."""
+    return _public_pack_files(pack).get(rel) or repo / rel
 
 
 def _module_of(rel: str) -> str:
@@ -354,22 +376,32 @@ def _grader_imports(path: Path, module: str) -> Iterator[str]:
         yield from (n for n in names if n == "grader" or n.startswith("grader."))
 
 
+def _is_module(name: str, repo: Path, pack: Pack) -> bool:
+    """Whether ``name`` is a module of the kit's tree or of the pack (not a name inside one)."""
+    base = f"grader.packs.{pack.name}"
+    if name == base or name.startswith(base + "."):
+        folder = pack.root.joinpath(*name.removeprefix(base).split(".")[1:])
+    else:
+        folder = repo.joinpath(*name.split("."))
+    return folder.with_suffix(".py").is_file() or (folder / "__init__.py").is_file()
+
+
 def check_public_imports(repo: Path, pack: Pack, extra: Iterable[Path] = ()) -> None:
     """Fail if a shipped file imports a grader module that the release does not ship."""
     shipped = {_module_of(rel) for rel in public_grader_files(pack)}
-    files = [(repo / rel, _module_of(rel)) for rel in public_grader_files(pack)]
+    files = [(_source_of(rel, repo, pack), _module_of(rel)) for rel in public_grader_files(pack)]
     files += [(p, p.stem) for p in extra]
     for path, module in files:
         for name in _grader_imports(path, module):
-            real = (repo / name.replace(".", "/")).with_suffix(".py").is_file() or \
-                (repo / name.replace(".", "/") / "__init__.py").is_file()
-            if real and name not in shipped and name not in GRADING_ONLY_IMPORTS:
-                raise ReleaseError(f"{path.relative_to(repo)} imports {name}, which the release "
-                                   "does not ship (add it to PUBLIC_GRADER_FILES if it is public)")
+            if _is_module(name, repo, pack) and name not in shipped and \
+                    name not in GRADING_ONLY_IMPORTS:
+                shown = path.relative_to(repo) if path.is_relative_to(repo) else path
+                raise ReleaseError(f"{shown} imports {name}, which the release does not ship "
+                                   "(add it to PUBLIC_GRADER_FILES if it is public)")
 
 
-def _template(template: str, **values: str) -> str:
-    path = TEMPLATES / template
+def _template(template: str | Path, **values: str) -> str:
+    path = TEMPLATES / template  # a pack's template is an absolute path
     if not path.is_file():
         raise ReleaseError(f"template {path} is missing")
     return Template(path.read_text(encoding="utf-8")).substitute(values)
@@ -377,19 +409,21 @@ def _template(template: str, **values: str) -> str:
 
 def student_readme(pack: Pack) -> str:
     rows = "\n".join(f"| `{ex.id}` | {ex.title} | {', '.join(f'{m}.py' for m in ex.modules)} "
-                     f"| {ex.points} | `pytest exercises -m {ex.id}` |" for ex in pack.exercises)
-    return _template(f"{pack.name}/README.md.in", title=pack.title, exercise_rows=rows,
+                     f"| {ex.points} | `pytest {pack.submission_package} -m {ex.id}` |"
+                     for ex in pack.exercises)
+    return _template(pack.readme_template, title=pack.title, exercise_rows=rows,
                      max_score=str(pack.max_score))
 
 
 STUDENT_CONTRACT = ("## What a student hands in", "## What instructors run")
 
 
-def student_contract(repo: Path) -> str | None:
-    """The student-facing part of docs/contract.md (what to hand in, the names to keep, the
-    exercises and what each depends on); None where the kit has no docs/ (an installed copy)."""
-    path = repo / "docs" / "contract.md"
-    if not path.is_file():
+def student_contract(pack: Pack) -> str | None:
+    """The student-facing part of the pack's contract (what to hand in, the names to keep, the
+    exercises and what each depends on); None for a pack without one, or where an installed
+    kit has no docs/."""
+    path = pack.contract
+    if path is None or not path.is_file():
         return None
     text = path.read_text(encoding="utf-8")
     start, end = (text.find(marker) for marker in STUDENT_CONTRACT)
@@ -403,7 +437,8 @@ def student_contract(repo: Path) -> str | None:
 
 def release_pyproject(pack: Pack) -> str:
     return _template("pyproject.toml.in", name=f"{pack.name}-exercises",
-                     description=f"{pack.title}: exercises and self-check")
+                     description=f"{pack.title}: exercises and self-check", pack=pack.name,
+                     package=pack.submission_package)
 
 
 def _python_files(folder: Path) -> list[Path]:
@@ -415,19 +450,33 @@ def _write_release(root: Path, repo: Path, pack: Pack, stubs: dict[str, str]) ->
     package.mkdir()
     for name, text in stubs.items():
         (package / name).write_text(text, encoding="utf-8")
-    if (repo / "exercises" / "tests").is_dir():
-        shutil.copytree(repo / "exercises" / "tests", package / "tests", ignore=COPY_IGNORE)
+    tests = _public_tests(repo, pack)
+    if tests is not None:
+        shutil.copytree(tests, package / "tests", ignore=COPY_IGNORE)
     if (repo / "data_utils").is_dir():
         shutil.copytree(repo / "data_utils", root / "data_utils", ignore=COPY_IGNORE)
     for rel in public_grader_files(pack):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(repo / rel, root / rel)
+        shutil.copyfile(_source_of(rel, repo, pack), root / rel)
     (root / "README.md").write_text(student_readme(pack), encoding="utf-8")
-    contract = student_contract(repo)
+    contract = student_contract(pack)
     if contract is not None:
         (root / "docs").mkdir()
         (root / "docs" / "contract.md").write_text(contract, encoding="utf-8")
     (root / "pyproject.toml").write_text(release_pyproject(pack), encoding="utf-8")
+
+
+def _in_repo(path: Path, repo: Path) -> Path:
+    """``path``, read from ``repo`` when it lives in the kit's tree (a test builds a release
+    from a copy of the tree); a course's own pack keeps its files where they are."""
+    return repo / path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def _public_tests(repo: Path, pack: Pack) -> Path | None:
+    if pack.public_tests is None:
+        return None
+    tests = _in_repo(pack.public_tests, repo)
+    return tests if tests.is_dir() else None
 
 
 def _check_shape(root: Path, pack: Pack) -> None:
@@ -456,11 +505,12 @@ def build_release(out: str | Path, pack_name: str = DEFAULT_PACK, force: bool = 
         raise ReleaseError(f"{out} already exists; pass --force to replace it")
     if out == repo or repo.is_relative_to(out):
         raise ReleaseError(f"refusing to write the release over {out}: it holds the kit itself")
-    solutions = solutions_dir if solutions_dir is not None else repo / pack.solutions_package
+    solutions = solutions_dir if solutions_dir is not None else \
+        _in_repo(solutions_dir_of(pack), repo)
     stubs = render_stubs(pack, solutions)  # nothing is written unless every stub can be made
     prints = solution_fingerprints(pack, solutions)
-    extra = [p for d in ("exercises/tests", "data_utils") if (repo / d).is_dir()
-             for p in _python_files(repo / d)]
+    extra = [p for d in (_public_tests(repo, pack), repo / "data_utils")
+             if d is not None and d.is_dir() for p in _python_files(d)]
     check_public_imports(repo, pack, extra)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

@@ -43,7 +43,7 @@ from grader.batch.store import (
     save_graded,
 )
 from grader.config import check_only, parse_only
-from grader.packs import DEFAULT_PACK
+from grader.packs import DEFAULT_PACK, load_pack
 from grader.versions import LOCK, case_versions, differences
 
 DEFAULT_PROBE_TIMEOUT_S = limits.PROBE_TIMEOUT_S  # fixed: a busy worker changes no timeout
@@ -132,6 +132,7 @@ def grade_task(student_id: str, files: dict[str, bytes], problem: str,
     except (ImportError, ValueError):
         pass
     try:
+        load_pack(options["pack"])  # a course's own pack counts in the version
         answer["grader_version"] = grader_version()
         answer["versions"] = case_versions()  # what draws the cases on this worker
         threads = _threads_here(threads_by_host)
@@ -246,7 +247,6 @@ def grade_main(argv: list[str] | None = None) -> int:
         raise RuntimeError(f"simulated grader failure for {args.student} ({BREAK_ENV})")
     from grader.config import GradeConfig, HandleMode
     from grader.grade import grade, run_graders
-    from grader.packs import load_pack
 
     t_imported = time.time()
     only = parse_only(args.only)
@@ -369,7 +369,6 @@ def run_batch(source: str | Path, out: str | Path,
               options: BatchOptions | None = None) -> BatchResult:
     """Grade every student in ``source`` into ``out``; write the gradebook and the summary."""
     from grader.batch.gradebook import feedback_markdown, write_class_reports
-    from grader.packs import load_pack
 
     options = options or BatchOptions()
     if options.gpu and not options.scheduler:

@@ -48,12 +48,19 @@ def grader_version() -> str:
     report, and keeps reference results of its own."""
     from importlib.util import find_spec
 
+    from grader.packs import loaded_packs
+
     h = hashlib.sha256()
     h.update(json.dumps(kit_versions.case_versions(), sort_keys=True).encode() + b"\0")
-    spec = find_spec("solutions")
-    locations = spec.submodule_search_locations if spec else None
-    solutions = Path(next(iter(locations))) if locations is not None else None
-    for root in [GRADER_DIR] + ([solutions] if solutions else []):
+    roots = [GRADER_DIR]
+    # a course's own packs (KIT_PACK_PATH) and every loaded pack's reference score too
+    roots += [p.root for p in loaded_packs() if not p.root.is_relative_to(GRADER_DIR)]
+    for name in dict.fromkeys(["solutions", *(p.solutions_package for p in loaded_packs())]):
+        spec = find_spec(name)
+        locations = spec.submodule_search_locations if spec else None
+        if locations is not None:
+            roots.append(Path(next(iter(locations))))
+    for root in roots:
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
             if path.suffix not in (".py", ".ini") or "__pycache__" in rel.parts or \

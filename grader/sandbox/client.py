@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import limits
-from grader.packs import DEFAULT_PACK
+from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure, ProbeFn, sanitize
 from grader.sandbox import memory, paths, tiers, zygote
 from grader.sandbox.launcher import (
@@ -89,7 +89,7 @@ class SandboxHandle:
                  limits: Limits | None = None, threads: int | None = None,
                  force_fallback: bool = False, timeout_s: float | None = None) -> None:
         self.source_dir = Path(package_dir).resolve()
-        self.pack_name = pack_name
+        self.pack = load_pack(pack_name)
         self.limits = limits or Limits()
         if (box := memory.container_limit()) is not None:
             # every process a worker forks copies page tables and refcount-touched pages of
@@ -125,7 +125,7 @@ class SandboxHandle:
         self._tmp = tempfile.TemporaryDirectory(prefix="kit-sandbox-")
         root = Path(self._tmp.name)
         os.chmod(root, 0o755)
-        self.kit = build_kit(root / "kit", self.pack_name)
+        self.kit = build_kit(root / "kit", self.pack)
         for path in [self.kit, *self.kit.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         self.package_dir = root / "submission"
@@ -153,9 +153,9 @@ class SandboxHandle:
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         if "uid" in self.tier.pieces:  # the worker's uid is an "other": keep secrets from it
-            protect(*paths.hidden_dirs([Path("/")]), GRADER_DIR / "packs")
+            protect(*paths.hidden_dirs([Path("/")]), GRADER_DIR / "packs", self.pack.root)
         how: Plan = plan(self.kit, self.package_dir, self.scratch, req_r, rep_w, self.limits,
-                         self.tier, self.threads)
+                         self.tier, self.threads, self.pack.submission_package)
         for note in (how.warning, *self.tier.gaps()):
             if note and note not in self.notes:
                 self.notes.append(note)

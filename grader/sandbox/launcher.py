@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import limits
+from grader.manifest import Pack
 from grader.sandbox import paths
 from grader.sandbox.tiers import Tier
 
@@ -61,16 +62,19 @@ class Plan:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def build_kit(dest: Path, pack_name: str) -> Path:
-    """Copy the public grader files and the pack's probes into ``dest/grader``."""
-    for rel in KIT_FILES + (f"packs/{pack_name}/__init__.py",):
+def build_kit(dest: Path, pack: Pack) -> Path:
+    """Copy the public grader files, the pack's manifest and its probes into ``dest/grader``
+    (the pack from wherever it lives: grader/packs/ or a folder on KIT_PACK_PATH)."""
+    for rel in KIT_FILES:
         target = dest / "grader" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(GRADER_DIR / rel, target)
     shutil.copytree(GRADER_DIR / WORKER_PACKAGE, dest / "grader" / WORKER_PACKAGE,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    probes = GRADER_DIR / "packs" / pack_name / "probes"
-    shutil.copytree(probes, dest / "grader" / "packs" / pack_name / "probes",
+    packed = dest / "grader" / "packs" / pack.name
+    packed.mkdir(parents=True)
+    shutil.copy(pack.root / "__init__.py", packed / "__init__.py")
+    shutil.copytree(pack.root / "probes", packed / "probes",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
@@ -117,10 +121,11 @@ def sandbox_env(threads: int) -> dict[str, str]:
 
 
 def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
-         limits: Limits, tier: Tier, threads: int = 1) -> Plan:
+         limits: Limits, tier: Tier, threads: int = 1, package: str = "exercises") -> Plan:
     def worker(kit: Path | str, submission: Path | str, scratch: Path | str) -> list[str]:
         return [sys.executable, "-I", f"{kit}/grader/{WORKER_PACKAGE}/supervisor.py",
                 "--kit", str(kit), "--submission", str(submission), "--scratch", str(scratch),
+                "--package", package,
                 "--req-fd", str(req_fd), "--rep-fd", str(rep_fd),
                 "--limits", json.dumps(limits.as_dict())]
 

@@ -29,11 +29,20 @@ def python_roots() -> list[Path]:
     return [r for i, r in enumerate(ordered) if not any(r.is_relative_to(o) for o in ordered[:i])]
 
 
+def secret_packages() -> tuple[str, ...]:
+    """The grader, and the solutions of every pack this process loaded (a course's own pack
+    may name its reference package differently)."""
+    from grader.packs import loaded_packs
+
+    names = HIDDEN_PACKAGES + tuple(p.solutions_package for p in loaded_packs())
+    return tuple(dict.fromkeys(names))
+
+
 def hidden_dirs(within: list[Path]) -> list[Path]:
     """Every copy of the solutions and the grader inside ``within``: the one Python imports and
     any installed one (a ``pip install .`` puts both into site-packages)."""
     hidden: set[Path] = set()
-    for name in HIDDEN_PACKAGES:
+    for name in secret_packages():
         spec = importlib.util.find_spec(name)
         found = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
         found += [Path(e) / name for e in sys.path if e and (Path(e) / name).is_dir()]

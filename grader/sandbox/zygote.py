@@ -41,7 +41,8 @@ KEEP = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "COLORTER
         "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
 KEEP |= {"KIT_SANDBOX_DISABLE", "KIT_ZYGOTE", "KIT_REFERENCE_CACHE", "KIT_BATCH_WARM",
          "KIT_BATCH_TEST_BREAK", "KIT_AUTOGRADER_ONLY", "KIT_AUTOGRADER_HANDLE", "KIT_CLEAN_ENV",
-         "KIT_TEST_TIERS", "KIT_REQUIRE_TIERS"}  # the kit's own settings, by name
+         "KIT_TEST_TIERS", "KIT_REQUIRE_TIERS",
+         "KIT_PACK_PATH"}  # the kit's own settings, by name
 KEEP_PREFIXES = ("LC_", "HYPOTHESIS_", "PYTEST_", "XDG_")
 
 _clean_start = False  # this process began with a KEEP-only environment
@@ -76,13 +77,16 @@ def clean_environment(argv: list[str]) -> None:
 
 def secret_modules() -> list[str]:
     """Loaded modules that a student must never see in memory: solutions, hidden graders."""
-    packs = GRADER_DIR / "packs"
+    from grader.packs import loaded_packs
+
+    packs = loaded_packs()
+    names = {"solutions", *(p.solutions_package for p in packs)}
+    folders = [str(REPO / "solutions"), str(GRADER_DIR / "packs"), *(str(p.root) for p in packs)]
     found = []
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None) or ""
-        if name == "solutions" or name.startswith("solutions.") or \
-                file.startswith(str(REPO / "solutions")) or \
-                (file.startswith(str(packs)) and "/graders/" in file):
+        if name.split(".")[0] in names or file.startswith(folders[0]) or \
+                (file.startswith(tuple(folders[1:])) and "/graders/" in file):
             found.append(name)
     return found
 

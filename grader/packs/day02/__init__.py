@@ -30,11 +30,16 @@ EXERCISES = (
 MODULES = ("conv", "receptive_field", "param_count", "blocks", "resnet", "gradients", "train",
            "visualize")
 
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parents[2]  # beside grader/: solutions/, exercises/ and docs/ (or site-packages)
+
 PACK = Pack(
     name="day02",
     title="Day 2 · CNNs & Residual Networks",
     modules=MODULES,
     exercises=EXERCISES,
-    root=Path(__file__).resolve().parent,
+    root=ROOT,
     figures="grader.packs.day02.figures",
+    public_tests=REPO / "exercises" / "tests",
+    contract=REPO / "docs" / "contract.md",
 )

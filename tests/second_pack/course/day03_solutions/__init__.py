@@ -1,0 +1,1 @@
+"""Day 3's reference solutions (hidden from students)."""
