@@ -25,7 +25,7 @@ import pytest
 
 from grader.batch.collect import Collection, Student, collect
 from grader.batch.gradebook import write_class_reports
-from grader.batch.run import BREAK_ENV, BatchOptions, run_batch
+from grader.batch.run import BatchOptions, run_batch
 from grader.batch.store import Meta, grader_version, save_error, save_graded
 from grader.packs import load_pack
 from grader.sandbox.tiers import detect
@@ -33,6 +33,7 @@ from grader.submission import MAX_ZIP_BYTES, MAX_ZIP_FILES
 from grader.versions import case_versions, describe
 from tests.corpus import REPO, SOLUTIONS, build_submission
 from tests.corpus.conv import VARIANTS as CONV_VARIANTS
+from tests.faults import breaking_grader
 
 pytestmark = pytest.mark.slow  # Dask clusters and whole classes
 
@@ -260,7 +261,7 @@ def run_cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     """A class graded by the CLI on a LocalCluster of two workers, in the sandbox: correct,
-    stubs, a zip, a traversal zip, and one submission that breaks the grader (test hook)."""
+    stubs, a zip, a traversal zip, and one submission that breaks the grader (tests/faults)."""
     root = tmp_path_factory.mktemp("graded")
     cls = root / "class"
     copy_modules(SOLUTIONS, cls / "alice")
@@ -270,7 +271,7 @@ def graded_class(tmp_path_factory):
     with zipfile.ZipFile(cls / "evil.zip", "w") as zf:
         zf.writestr("../../escaped.py", "x = 1\n")
     done = run_cli("batch", str(cls), "--out", str(root / "out"), "--jobs", "2",
-                   "--only", ",".join(ONLY), env={BREAK_ENV: "dave"})
+                   "--only", ",".join(ONLY), env=breaking_grader(root / "faults", "dave"))
     return done, root / "out"
 
 

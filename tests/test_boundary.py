@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from grader.packs import load_pack
 from grader.sandbox.launcher import build_kit
 from tests.corpus import REPO
 
@@ -56,7 +57,7 @@ def test_trusted_code_imports_only_the_wire_format_from_the_worker():
 
 
 def test_a_sandbox_kit_holds_exactly_the_untrusted_side(tmp_path):
-    kit = build_kit(tmp_path, "day02")
+    kit = build_kit(tmp_path, load_pack("day02"))
     shipped = {p.relative_to(kit).as_posix() for p in kit.rglob("*.py")}
     expected = {f"grader/sandbox/worker/{p.name}" for p in WORKER.glob("*.py")}
     expected |= {f"grader/packs/day02/probes/{p.name}"

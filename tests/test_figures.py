@@ -39,6 +39,7 @@ def figures(submission: Path, out: Path, *extra: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_reference_figures_are_real_pngs_of_its_own_models(tmp_path):
     done = figures(REPO / "solutions", tmp_path / "fig")
     assert done.returncode == 0, done.stderr
@@ -55,6 +56,7 @@ def test_reference_figures_are_real_pngs_of_its_own_models(tmp_path):
     assert len(data["filters.png"]["losses"]) == 12  # 4 steps x 3 epochs
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_buggy_submission_draws_what_it_can(tmp_path):
     """A ResidualNet without its skip and a stub train.py: the gradient picture shows the
     submission's (plain-looking) residual net; the training pictures say why they are missing."""
@@ -80,6 +82,7 @@ def test_missing_submission_is_one_line(tmp_path):
     assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_selfcheck_option_draws_the_students_models(tmp_path):
     package = tmp_path / "exercises"
     shutil.copytree(REPO / "solutions", package, ignore=shutil.ignore_patterns("__pycache__"))

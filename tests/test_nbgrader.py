@@ -27,6 +27,7 @@ from grader.notebook import write_notebook
 from grader.packs import load_pack
 from grader.release import find_leaks, solution_fingerprints
 from tests.corpus import Edit
+from tests.faults import breaking_grader
 from tests.notebook_helpers import REPO, cell, load, nbgrader_meta, save, solved, text
 
 pytestmark = pytest.mark.slow  # real nbgrader courses, kernels and sandboxed batches
@@ -209,10 +210,10 @@ def sandboxed(tmp_path_factory) -> SimpleNamespace:
         save(nb, root / "submitted" / student / "quick" / "quick.ipynb")
     (root / "submitted" / "buggy" / "quick" / "timestamp.txt").write_text(
         "2026-01-02 12:00:00.000000 UTC")  # a day late
-    # the grader itself fails on "unlucky" (a test hook in the grading process): nothing of
-    # theirs may reach the gradebook, and the command must say so and exit 1
-    first = _kit(root, {**env, "KIT_BATCH_TEST_BREAK": "unlucky"}, "quick", "--jobs", "2",
-                 status=1)
+    # the grader itself fails on "unlucky" (tests/faults, in the grading processes): nothing
+    # of theirs may reach the gradebook, and the command must say so and exit 1
+    broken = {**env, **breaking_grader(tmp / "faults", "unlucky")}
+    first = _kit(root, broken, "quick", "--jobs", "2", status=1)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kit-day02") as gb:
         unrecorded = [s.student.id for s in gb.find_assignment("quick").submissions]
         mark = gb.find_grade("test_param_count", "quick", "quick", "buggy")

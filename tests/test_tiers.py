@@ -149,6 +149,7 @@ def test_partial_tier_names_what_is_missing(tmp_path, monkeypatch):
     assert tier.describe() in done.stdout  # and on the terminal
 
 
+@pytest.mark.slow  # three grading subprocesses
 def test_no_isolation_refuses_untrusted_code(tmp_path):
     sub = copy_solutions(tmp_path / "sub")
     off = "namespaces,uid,landlock"

@@ -50,9 +50,6 @@ DEFAULT_PROBE_TIMEOUT_S = limits.PROBE_TIMEOUT_S  # fixed: a busy worker changes
 SUBMISSION_TIMEOUT_S = limits.SUBMISSION_TIMEOUT_S
 WORKER_WAIT_S = limits.WORKER_WAIT_S
 LOG_TAIL = 1500
-# Test hook: comma-separated student ids whose grading process fails as if the grader had a
-# bug (tests/test_batch.py). Read by the grading process, so it works on any worker.
-BREAK_ENV = "KIT_BATCH_TEST_BREAK"
 WARM_ENV = "KIT_BATCH_WARM"  # "0": a fresh grading process per submission (as before issue 11)
 
 
@@ -243,8 +240,6 @@ def grade_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.parent:
         _die_with_parent(args.parent)
-    if args.student in os.environ.get(BREAK_ENV, "").split(","):
-        raise RuntimeError(f"simulated grader failure for {args.student} ({BREAK_ENV})")
     from grader.config import GradeConfig, HandleMode
     from grader.grade import grade, run_graders
 

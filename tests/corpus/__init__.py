@@ -4,7 +4,8 @@ A ``Variant`` is the reference solutions with textual edits: each ``Edit`` repla
 snippet (which must occur exactly once) in one module. ``hurts`` lists the exercises that must
 lose points; every other exercise that depends on an edited module must keep full marks, and
 so must a ``control`` exercise that does not depend on it at all. A correct alternative has
-``hurts=()``. Variants live in ``corpus/<topic>.py`` files as a ``VARIANTS`` list.
+``hurts=()``. Variants live in ``corpus/<topic>.py`` files as a ``VARIANTS`` list; a variant
+of another day's pack names it (``pack="day03"``) and edits that pack's solutions.
 
     build_submission(variant, tmp_path) -> folder to grade
 """
@@ -16,6 +17,8 @@ import pkgutil
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from grader.packs import DEFAULT_PACK, load_pack
 
 REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
@@ -45,6 +48,7 @@ class Variant:
     # exercises that must keep full marks although they depend on an edited module
     # (default: every exercise of the edited modules not in ``hurts``)
     keeps: tuple[str, ...] | None = None
+    pack: str = DEFAULT_PACK  # whose solutions are edited and whose graders grade them
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -52,9 +56,9 @@ class Variant:
 
 
 def build_submission(variant: Variant, dest: Path) -> Path:
-    """Copy the solutions to ``dest`` and apply the variant's edits; return ``dest``."""
+    """Copy the pack's solutions to ``dest`` and apply the variant's edits; return ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
-    for src in SOLUTIONS.glob("*.py"):
+    for src in load_pack(variant.pack).solutions_dir.glob("*.py"):
         shutil.copy(src, dest / src.name)
     for edit in variant.edits:
         path = dest / f"{edit.module}.py"
