@@ -198,7 +198,7 @@ def _gradescope(args: argparse.Namespace) -> int:
     from grader.gradescope import build_bundle
 
     try:
-        out = build_bundle(args.out, force=args.force)
+        out = build_bundle(args.out, force=args.force, pack_name=args.pack)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

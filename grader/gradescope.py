@@ -29,10 +29,13 @@ from pathlib import Path
 
 from grader import limits
 from grader.config import parse_only
+from grader.manifest import Pack
+from grader.packs import DEFAULT_PACK, load_pack
 from grader.versions import LOCK
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED = ("grader", "solutions")  # packages copied into the bundle
+# copied into the bundle: the grader (with the kit's packs) and the graded pack's reference;
+# a pack from KIT_PACK_PATH goes into the bundle's grader/packs/, so the image needs no path
 BUNDLED_FILES = ("pyproject.toml", "README.md",  # what `pip install .` needs
                  LOCK)  # what setup.sh installs it with
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis"}
@@ -67,7 +70,7 @@ LOCK="$SOURCE/{lock}"
 # Every correct submission faces the same reference results: compute them now, into the
 # image, so a grade reuses them (faster, and it fits Gradescope's default 768 MB).
 (cd "$SOURCE" && KIT_REFERENCE_CACHE="$ROOT/reference-cache" \
-  "$ROOT/venv/bin/python" -m grader precompute) \
+  "$ROOT/venv/bin/python" -m grader --pack {pack} precompute) \
   || echo "warning: reference results not precomputed: each grade computes its own"
 """
 
@@ -81,18 +84,29 @@ cd "$(dirname "${BASH_SOURCE[0]}")"  # the bundled grader, not an installed copy
 # Secrets stay unreadable to the workers' uid, even where Landlock is missing
 chmod -R o-rwx . "$ROOT/results" 2>/dev/null || true
 export KIT_REFERENCE_CACHE="$ROOT/reference-cache"  # filled by setup.sh (precompute)
-exec "$PYTHON" -m grader.gradescope run --root "$ROOT"
+exec "$PYTHON" -m grader.gradescope run --root "$ROOT" --pack @PACK@
 """
 
 
-def _bundled_files(repo: Path) -> list[tuple[Path, str]]:
-    files = [(repo / name, name) for name in BUNDLED_FILES if (repo / name).is_file()]
-    for package in BUNDLED:
-        for path in sorted((repo / package).rglob("*")):
-            rel = path.relative_to(repo)
-            if path.is_file() and not SKIP_PARTS & set(rel.parts) and path.suffix != ".pyc":
-                files.append((path, rel.as_posix()))
+def _tree(folder: Path, name: str) -> list[tuple[Path, str]]:
+    """Every file under ``folder``, named ``name/...`` in the bundle (no caches)."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not SKIP_PARTS & set(rel.parts) and path.suffix != ".pyc":
+            files.append((path, f"{name}/{rel.as_posix()}"))
     return files
+
+
+def _bundled_files(repo: Path, pack: Pack) -> list[tuple[Path, str]]:
+    files = [(repo / name, name) for name in BUNDLED_FILES if (repo / name).is_file()]
+    files += _tree(repo / "grader", "grader")
+    if not pack.root.is_relative_to(REPO / "grader"):  # a course's own pack
+        files += _tree(pack.root, f"grader/packs/{pack.name}")
+    solutions = pack.solutions_dir
+    if solutions.is_relative_to(REPO):
+        solutions = repo / solutions.relative_to(REPO)  # a test bundles a copy of the tree
+    return files + _tree(solutions, pack.solutions_package)
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
@@ -102,8 +116,10 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO) -> Path:
+def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO,
+                 pack_name: str = DEFAULT_PACK) -> Path:
     """Write the autograder zip to ``out`` (atomically); refuse to overwrite unless ``force``."""
+    pack = load_pack(pack_name)
     out = Path(out).resolve()
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists (use --force to replace it)")
@@ -114,9 +130,10 @@ def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO) -> Pat
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w") as zf:
-            _add(zf, "setup.sh", SETUP_SH.format(lock=LOCK).encode(), 0o755)
-            _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), 0o755)
-            for path, name in _bundled_files(repo):
+            _add(zf, "setup.sh", SETUP_SH.format(lock=LOCK, pack=pack.name).encode(), 0o755)
+            _add(zf, "run_autograder", RUN_AUTOGRADER.replace("@PACK@", pack.name).encode(),
+                 0o755)
+            for path, name in _bundled_files(repo, pack):
                 _add(zf, name, path.read_bytes(), 0o644)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
@@ -126,14 +143,15 @@ def build_bundle(out: str | Path, force: bool = False, repo: Path = REPO) -> Pat
     return out
 
 
-def run_autograder(root: str | Path, only: tuple[str, ...] = (), handle: str = "sandbox") -> int:
+def run_autograder(root: str | Path, only: tuple[str, ...] = (), handle: str = "sandbox",
+                   pack_name: str = DEFAULT_PACK) -> int:
     """Grade ``root/submission`` into ``root/results/results.json``; 0 when grading ran."""
     from grader.grade import grade
 
     root = Path(root)
     with tempfile.TemporaryDirectory(prefix="kit-gradescope-") as tmp:
         report = grade(root / "submission", tmp, only=only, handle=handle, quiet=True,
-                       probe_timeout=DEFAULT_PROBE_TIMEOUT_S)
+                       probe_timeout=DEFAULT_PROBE_TIMEOUT_S, pack_name=pack_name)
     report.write_json(root / "results" / "results.json")  # atomic: temp file + rename
     print(f"graded: {report.score:g} / {report.max_score:g}")
     return 0
@@ -145,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     r.add_argument("--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+    r.add_argument("--pack", default=DEFAULT_PACK, help="course pack (default: %(default)s)")
     args = parser.parse_args(argv)
     only = parse_only(os.environ.get(ONLY_ENV))
-    return run_autograder(args.root, only, os.environ.get(HANDLE_ENV, "sandbox"))
+    return run_autograder(args.root, only, os.environ.get(HANDLE_ENV, "sandbox"), args.pack)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def test_wheel_install_releases_and_grades(tmp_path):
         shipped = set(zf.namelist())
     data = _package_files(source)
     assert {"grader/grading.ini", "grader/templates/pyproject.toml.in",
-            "grader/templates/day02/README.md.in"} <= data
+            "grader/packs/day02/README.md.in"} <= data
     assert data - shipped == set(), "files the installed package reads are not in the wheel"
 
     # 2. a fresh venv: the wheel, then this venv's site-packages (torch, pytest) behind it

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -94,12 +95,18 @@ def test_stubs_score_nothing_and_say_so(course):
     assert all("not implemented" in t["output"] for t in results["tests"])
 
 
-def test_a_realistic_bug_loses_only_the_outputs(course):
+@pytest.fixture(scope="module")
+def buggy(course) -> Path:
+    """The reference with weight_hh not transposed (square: every shape still fits)."""
     root, _, _ = course
     buggy = root / "buggy"
     shutil.copytree(root / "course" / "day03_solutions", buggy)
     source = (buggy / "rnn.py").read_text()
     (buggy / "rnn.py").write_text(source.replace("h @ self.weight_hh.T", "h @ self.weight_hh"))
+    return buggy
+
+
+def test_a_realistic_bug_loses_only_the_outputs(course, buggy):
     results = _grade(course, buggy, "buggy")
     scores = {t["name"].split(": ", 1)[-1]: t["score"] for t in results["tests"]}
     assert results["score"] == 4, scores  # the parameters' 4 points, not the outputs' 6
@@ -148,6 +155,30 @@ def test_the_self_check_scores_the_release_against_its_pack(release):
     done = _self_check(solved)
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"rnn_cell +10 / 10 +2/2", done.stdout), done.stdout[-3000:]
+
+
+def test_the_gradescope_bundle_carries_the_pack(course, buggy):
+    """The bundle holds the pack and its reference, and grades Day 3 without KIT_PACK_PATH."""
+    root, env, _ = course
+    bundle = root / "autograder.zip"
+    done = _run([sys.executable, "-m", "grader", "--pack", "day03", "gradescope", str(bundle)],
+                env, root)
+    assert done.returncode == 0, done.stderr
+    fake = root / "autograder"
+    with zipfile.ZipFile(bundle) as zf:
+        names = set(zf.namelist())
+        zf.extractall(fake / "source")
+    assert {"grader/packs/day03/graders/test_rnn.py", "grader/packs/day03/probes/rnn.py",
+            "day03_solutions/rnn.py"} <= names
+    assert "--pack day03" in (fake / "source" / "run_autograder").read_text()
+    assert "--pack day03 precompute" in (fake / "source" / "setup.sh").read_text()
+    shutil.copytree(buggy, fake / "submission")
+    plain = {k: v for k, v in _env(root, None).items() if k != "PYTHONPATH"}
+    plain.update(AUTOGRADER_ROOT=str(fake), KIT_PYTHON=sys.executable)
+    done = _run(["bash", str(fake / "source" / "run_autograder")], plain, root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((fake / "results" / "results.json").read_text())
+    assert (results["score"], results["max_score"]) == (4, 10)
 
 
 def test_nothing_was_written_to_the_kit(course, release):
