@@ -34,6 +34,7 @@ from typing import Any
 
 from grader import limits
 from grader.manifest import Pack
+from grader.packs import DEFAULT_PACK
 from grader.release import REPO, ReleaseError, find_regions, solutions_dir_of
 from grader.submission import SubmissionError
 
@@ -58,7 +59,11 @@ def outline_path(pack: Pack) -> Path:
 
 
 def notebook_path(pack: Pack) -> Path:
-    return REPO / "notebooks" / f"{pack.name}.ipynb"
+    """``notebooks/<pack>.ipynb`` beside the pack's solutions (the kit's own for Day 2)."""
+    try:
+        return pack.solutions_dir.parent / "notebooks" / f"{pack.name}.ipynb"
+    except FileNotFoundError:
+        return REPO / "notebooks" / f"{pack.name}.ipynb"
 
 
 def module_of(grade_id: str) -> str:
@@ -185,11 +190,19 @@ def _check_test_cell(cell: Any, pack: Pack, grade_id: str, where: str) -> str:
         raise NotebookError(f"{where}: a test cell hides its grading call between "
                             f"'{BEGIN_HIDDEN}' and '{END_HIDDEN}'")
     hidden = lines[lines.index(BEGIN_HIDDEN) + 1: lines.index(END_HIDDEN)]
-    if not hidden or hidden[-1] != f'check("{exercise}")' or lines[-1] != END_HIDDEN:
+    call = check_call(pack, exercise)
+    if not hidden or hidden[-1] != call or lines[-1] != END_HIDDEN:
         # the cell's last expression is its score in nbgrader: it must be the hidden check
-        raise NotebookError(f"{where}: the hidden part must end with check(\"{exercise}\") and "
-                            "the cell with the end marker")
+        raise NotebookError(f"{where}: the hidden part must end with {call} and the cell with "
+                            "the end marker")
     return exercise
+
+
+def check_call(pack: Pack, exercise: str) -> str:
+    """The hidden grading call of a test cell: the default pack's, or one naming its pack."""
+    if pack.name == DEFAULT_PACK:
+        return f'check("{exercise}")'
+    return f'check("{exercise}", pack="{pack.name}")'
 
 
 def _owners(pack: Pack, module: str, names: list[str]) -> set[str]:

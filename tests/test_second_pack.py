@@ -181,6 +181,40 @@ def test_the_gradescope_bundle_carries_the_pack(course, buggy):
     assert (results["score"], results["max_score"]) == (4, 10)
 
 
+NOTEBOOK_RUN = """
+import json, sys
+from grader.notebook_api import check
+
+nb = json.load(open(sys.argv[1]))
+ns = {}
+for cell in nb["cells"]:
+    if cell["cell_type"] == "code":
+        source = "".join(cell["source"])
+        if sys.argv[2] == "buggy":
+            source = source.replace("h @ self.weight_hh.T", "h @ self.weight_hh")
+        exec(source, ns)  # as a kernel runs the cells, the test cell's self_check too
+print("SCORE", check("rnn_cell", pack="day03", namespace=ns))
+"""
+
+
+def test_the_notebook_is_built_from_the_pack_and_graded_by_it(course):
+    """``notebook`` writes notebooks/day03.ipynb beside the reference; its test cell's
+    ``check("rnn_cell", pack="day03")`` grades the notebook's definitions with Day 3's graders."""
+    root, env, _ = course
+    done = _run([sys.executable, "-m", "grader", "--pack", "day03", "notebook"], env, root)
+    assert done.returncode == 0, done.stderr
+    notebook = root / "course" / "notebooks" / "day03.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    test = next(c for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id")
+                == "test_rnn_cell")
+    assert 'check("rnn_cell", pack="day03")' in "".join(test["source"])
+    for variant, score in (("solved", "10"), ("buggy", "4")):
+        ran = _run([sys.executable, "-c", NOTEBOOK_RUN, str(notebook), variant], env, root)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        assert f"SCORE {score}" in ran.stdout, ran.stdout[-2000:]
+        assert "rnn_cell: " in ran.stdout  # the self-check's and the check's summaries
+
+
 def test_nothing_was_written_to_the_kit(course, release):
     _, _, before = course
     assert _tree_digest(REPO / "grader") == before
