@@ -177,8 +177,11 @@ def snapshot() -> dict[str, str]:
 
 def sandbox_processes(ours: str) -> list[str]:
     """Processes of this test's sandboxes (their folders are under ``ours``) and everything
-    under them, and any process of a worker uid that belongs to no sandbox still running
-    (an escaped daemon); not the processes of other sandboxes on the machine."""
+    under them, and any process of a worker uid in this container (cgroup) that belongs to no
+    sandbox still running (an escaped daemon); not the processes of other sandboxes on the
+    machine, nor those of another container graded beside this one (tests/test_container.py
+    runs the suites in two at once). A process cannot leave its cgroup without privileges."""
+    here = Path("/proc/self/cgroup").read_text()
     procs = {}
     for entry in Path("/proc").iterdir():
         try:
@@ -186,12 +189,14 @@ def sandbox_processes(ours: str) -> list[str]:
                 continue
             status = (entry / "status").read_text()
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            same_box = (entry / "cgroup").read_text() == here
         except OSError:
             continue
         fields = {line.split(":")[0]: line.split(":", 1)[1].split() for line in
                   status.splitlines() if ":" in line}
         if fields["State"][0] != "Z":  # a zombie is dead; its parent reaps it
-            procs[int(entry.name)] = (int(fields["PPid"][0]), int(fields["Uid"][0]), cmd)
+            procs[int(entry.name)] = (int(fields["PPid"][0]), int(fields["Uid"][0]), cmd,
+                                      same_box)
 
     def under(pid: int, test) -> bool:
         seen = set()
@@ -203,8 +208,8 @@ def sandbox_processes(ours: str) -> list[str]:
         return False
 
     found = []
-    for pid, (_, uid, cmd) in procs.items():
-        worker_uid = os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)
+    for pid, (_, uid, cmd, same_box) in procs.items():
+        worker_uid = same_box and os.getuid() == 0 and (uid == UNPRIVILEGED or uid >= UID_BASE)
         if under(pid, lambda c: ours in c) or (worker_uid and not under(
                 pid, lambda c: "kit-sandbox-" in c or "/kit/grader/" in c)):
             found.append(f"{pid} (uid {uid}): {cmd[:120]}")
