@@ -418,12 +418,11 @@ def student_readme(pack: Pack) -> str:
 STUDENT_CONTRACT = ("## What a student hands in", "## What instructors run")
 
 
-def student_contract(pack: Pack) -> str | None:
+def student_contract(pack: Pack, repo: Path = REPO) -> str | None:
     """The student-facing part of the pack's contract (what to hand in, the names to keep, the
     exercises and what each depends on); None for a pack without one, or where an installed
     kit has no docs/."""
-    path = pack.contract
-    if path is None or not path.is_file():
+    if pack.contract is None or not (path := _in_repo(pack.contract, repo)).is_file():
         return None
     text = path.read_text(encoding="utf-8")
     start, end = (text.find(marker) for marker in STUDENT_CONTRACT)
@@ -459,7 +458,7 @@ def _write_release(root: Path, repo: Path, pack: Pack, stubs: dict[str, str]) ->
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_source_of(rel, repo, pack), root / rel)
     (root / "README.md").write_text(student_readme(pack), encoding="utf-8")
-    contract = student_contract(pack)
+    contract = student_contract(pack, repo)
     if contract is not None:
         (root / "docs").mkdir()
         (root / "docs" / "contract.md").write_text(contract, encoding="utf-8")
