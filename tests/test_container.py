@@ -49,7 +49,7 @@ def suites(request: pytest.FixtureRequest) -> dict[str, concurrent.futures.Futur
     test, each in a container of its own. Each spends most of its time starting interpreters
     and waiting on its sandbox, so they run side by side, and beside the half-a-CPU box tests
     below; the tests at the end of this module collect their results (the module takes about
-    5 minutes instead of 13 on two cores). Containers do not see each other's processes
+    7 minutes instead of 13 on two cores). Containers do not see each other's processes
     (test_attacks.sandbox_processes looks in its own cgroup)."""
     selected = {item.callspec.params["tier"] for item in request.session.items
                 if getattr(item, "originalname", "") == SUITES_TEST}
