@@ -99,14 +99,13 @@ def _tree(folder: Path, name: str) -> list[tuple[Path, str]]:
 
 
 def _bundled_files(repo: Path, pack: Pack) -> list[tuple[Path, str]]:
+    from grader.release import in_repo
+
     files = [(repo / name, name) for name in BUNDLED_FILES if (repo / name).is_file()]
     files += _tree(repo / "grader", "grader")
     if not pack.root.is_relative_to(REPO / "grader"):  # a course's own pack
         files += _tree(pack.root, f"grader/packs/{pack.name}")
-    solutions = pack.solutions_dir
-    if solutions.is_relative_to(REPO):
-        solutions = repo / solutions.relative_to(REPO)  # a test bundles a copy of the tree
-    return files + _tree(solutions, pack.solutions_package)
+    return files + _tree(in_repo(pack.solutions_dir, repo), pack.solutions_package)
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:

@@ -422,7 +422,7 @@ def student_contract(pack: Pack, repo: Path = REPO) -> str | None:
     """The student-facing part of the pack's contract (what to hand in, the names to keep, the
     exercises and what each depends on); None for a pack without one, or where an installed
     kit has no docs/."""
-    if pack.contract is None or not (path := _in_repo(pack.contract, repo)).is_file():
+    if pack.contract is None or not (path := in_repo(pack.contract, repo)).is_file():
         return None
     text = path.read_text(encoding="utf-8")
     start, end = (text.find(marker) for marker in STUDENT_CONTRACT)
@@ -465,7 +465,7 @@ def _write_release(root: Path, repo: Path, pack: Pack, stubs: dict[str, str]) ->
     (root / "pyproject.toml").write_text(release_pyproject(pack), encoding="utf-8")
 
 
-def _in_repo(path: Path, repo: Path) -> Path:
+def in_repo(path: Path, repo: Path) -> Path:
     """``path``, read from ``repo`` when it lives in the kit's tree (a test builds a release
     from a copy of the tree); a course's own pack keeps its files where they are."""
     return repo / path.relative_to(REPO) if path.is_relative_to(REPO) else path
@@ -474,7 +474,7 @@ def _in_repo(path: Path, repo: Path) -> Path:
 def _public_tests(repo: Path, pack: Pack) -> Path | None:
     if pack.public_tests is None:
         return None
-    tests = _in_repo(pack.public_tests, repo)
+    tests = in_repo(pack.public_tests, repo)
     return tests if tests.is_dir() else None
 
 
@@ -505,7 +505,7 @@ def build_release(out: str | Path, pack_name: str = DEFAULT_PACK, force: bool = 
     if out == repo or repo.is_relative_to(out):
         raise ReleaseError(f"refusing to write the release over {out}: it holds the kit itself")
     solutions = solutions_dir if solutions_dir is not None else \
-        _in_repo(solutions_dir_of(pack), repo)
+        in_repo(solutions_dir_of(pack), repo)
     stubs = render_stubs(pack, solutions)  # nothing is written unless every stub can be made
     prints = solution_fingerprints(pack, solutions)
     extra = [p for d in (_public_tests(repo, pack), repo / "data_utils")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from grader.packs import load_pack
 from grader.sandbox.launcher import build_kit
 from tests.corpus import REPO
@@ -80,3 +82,11 @@ def test_the_core_imports_no_specific_pack():
             parts = name.split(".")
             assert not (parts[:2] == ["grader", "packs"] and len(parts) > 2
                         and parts[2] in packs), f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_a_missing_pack_is_named_with_where_it_was_looked_for():
+    with pytest.raises(ValueError, match=r"no course pack named 'day99' \(looked in .*"
+                       r"grader/packs.*KIT_PACK_PATH\)"):
+        load_pack("day99")
+    with pytest.raises(ValueError, match="a pack name is a Python identifier"):
+        load_pack("../day02")

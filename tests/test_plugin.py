@@ -115,6 +115,20 @@ def test_unknown_only_id_is_rejected(run):
     assert result.ret != 0
 
 
+def test_an_unknown_pack_is_one_usage_line(run):
+    result = run("--kit-pack", "day99")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no course pack named 'day99'*KIT_PACK_PATH*"])
+
+
+def test_the_ini_names_the_pack_and_the_option_overrides_it(run, pytester):
+    pytester.makeini("[pytest]\nkit_pack = day99\n")
+    result = run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # the ini's pack was read
+    result.stderr.fnmatch_lines(["*'day99'*"])
+    assert run("--kit-pack", "day02").ret == pytest.ExitCode.TESTS_FAILED  # scored, some fail
+
+
 def test_markers_are_listed(pytester):
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["*@pytest.mark.basic_block*", "*@pytest.mark.points(n)*"])

@@ -71,6 +71,33 @@ def _grade(course, submission: Path, name: str) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+SECRETS = """
+import sys
+from grader.packs import load_pack
+from grader.batch.store import grader_version
+from grader.sandbox import paths, zygote
+
+before = grader_version()  # day02 only: nothing of day03 is loaded yet
+load_pack("day03")
+print("PACKAGES", *paths.secret_packages())
+import day03_solutions.rnn  # noqa: F401  (the reference, as the grader's reference handle loads it)
+print("SECRET", *sorted(zygote.secret_modules()))
+print("VERSION", before != grader_version())
+"""
+
+
+def test_the_pack_s_reference_is_a_secret_and_counts_in_the_version(course):
+    """A loaded pack's reference package is hidden from the sandbox and keeps the zygote from
+    forking; its files change the grader version (the cache and the batch key)."""
+    root, env, _ = course
+    done = _run([sys.executable, "-c", SECRETS], env, root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = {line.split(" ", 1)[0]: line.split()[1:] for line in done.stdout.splitlines()}
+    assert "day03_solutions" in lines["PACKAGES"] and "solutions" in lines["PACKAGES"]
+    assert {"day03_solutions", "day03_solutions.rnn"} <= set(lines["SECRET"])
+    assert lines["VERSION"] == ["True"]
+
+
 def test_stubs_are_written_beside_the_pack_solutions(course):
     root, _, _ = course
     stub = (root / "course" / "day03_exercises" / "rnn.py").read_text()

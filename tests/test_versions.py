@@ -17,7 +17,7 @@ from grader import versions
 from grader.batch.collect import Collection, Student
 from grader.batch.gradebook import write_class_reports
 from grader.batch.run import _mismatch
-from grader.batch.store import Meta, grader_version, is_done, save_graded
+from grader.batch.store import Meta, forget_versions, grader_version, is_done, save_graded
 from grader.packs import load_pack
 from grader.results import GradeReport, PropertyResult
 from tests.corpus import REPO
@@ -104,12 +104,12 @@ def other_hypothesis(monkeypatch):
     def patched() -> None:
         monkeypatch.setattr(versions, "installed_version",
                             lambda dist: "6.90.0" if dist == "hypothesis" else real(dist))
-        grader_version.cache_clear()
+        forget_versions()
 
-    grader_version.cache_clear()
+    forget_versions()
     yield patched
     monkeypatch.undo()
-    grader_version.cache_clear()
+    forget_versions()
 
 
 def test_batch_key_changes_with_the_hypothesis_version(other_hypothesis, tmp_path):

@@ -39,23 +39,33 @@ def sha256(data: bytes) -> str:
 NOT_SCORING = ("batch", "release.py", "figures.py", "gradescope.py", "cli.py", "templates")
 
 
-@functools.lru_cache(maxsize=1)
 def grader_version() -> str:
     """A hash of everything that decides a score: the grader's code, the packs (graders,
     probes, strategies), the grading config, the hidden solutions, and what decides the cases
     the graders draw (grader/versions.py: hypothesis, torch, Python major.minor, the grading
     profile). A machine with another hypothesis therefore regrades instead of reusing a
-    report, and keeps reference results of its own."""
-    from importlib.util import find_spec
-
+    report, and keeps reference results of its own. A course's own packs (KIT_PACK_PATH) and
+    every loaded pack's reference count too: the hash is cached per set of loaded packs."""
     from grader.packs import loaded_packs
+
+    outside = [p for p in loaded_packs() if not p.root.is_relative_to(GRADER_DIR)]
+    return _version_of(tuple(sorted(str(p.root) for p in outside)),
+                       tuple(sorted({p.solutions_package for p in loaded_packs()})))
+
+
+def forget_versions() -> None:
+    """Hash again on the next grader_version() (a test that changes what decides a score)."""
+    _version_of.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _version_of(pack_roots: tuple[str, ...], references: tuple[str, ...]) -> str:
+    from importlib.util import find_spec
 
     h = hashlib.sha256()
     h.update(json.dumps(kit_versions.case_versions(), sort_keys=True).encode() + b"\0")
-    roots = [GRADER_DIR]
-    # a course's own packs (KIT_PACK_PATH) and every loaded pack's reference score too
-    roots += [p.root for p in loaded_packs() if not p.root.is_relative_to(GRADER_DIR)]
-    for name in dict.fromkeys(["solutions", *(p.solutions_package for p in loaded_packs())]):
+    roots = [GRADER_DIR, *(Path(r) for r in pack_roots)]
+    for name in dict.fromkeys(["solutions", *references]):
         spec = find_spec(name)
         locations = spec.submodule_search_locations if spec else None
         if locations is not None:
