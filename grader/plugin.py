@@ -8,7 +8,8 @@
   (``--submission``, ``--kit-only``, ``--kit-handle``, ...) are for a person at the terminal
   and become the same object;
 * fixtures: ``student`` (a handle on the submission), ``reference`` (a handle on the hidden
-  solutions), ``load_exercise`` (the self-check's import with a clear failure message);
+  solutions), ``static_scan`` (grader/static_check.py: the submission's source, read as text
+  once per grade), ``load_exercise`` (the self-check's import with a clear failure message);
 * scores: collected in a ``pytest_runtest_makereport`` wrapper, shown per exercise in
   ``pytest_terminal_summary``, and written as ``results.json`` (Gradescope schema) with
   ``--kit-report``.
@@ -46,6 +47,7 @@ from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
+from grader.static_check import Scan, scan_submission
 from grader.versions import case_versions
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
@@ -106,6 +108,9 @@ class KitState:
     results: dict[str, PropertyResult] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)
+    # the submission's source read as text (grading only; empty in the self-check, and when
+    # there is no submission to read)
+    scan: Scan = field(default_factory=Scan)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -180,6 +185,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
     state = KitState(pack, profile, grading, only)
+    if grading is not None and grading.config.handle is not HandleMode.UNAVAILABLE:
+        # once per grade, before any grader asks; it reads the folder the handle runs
+        state.scan = scan_submission(grading.submission, pack.submission_package)
     config.stash[STATE] = state
     if grading or config.getoption("--kit-profile"):  # the graders' own settings, from now on
         _load_profile(config, profile)
@@ -300,6 +308,13 @@ def student(request: pytest.FixtureRequest):
         words = HANDLE_WORDS.get(handle.isolation, handle.isolation)
         state.notes.insert(0, tier.describe() if tier else f"Student code ran: {words}.")
         state.notes.extend(getattr(handle, "notes", []))
+
+
+@pytest.fixture(scope="session")
+def static_scan(request: pytest.FixtureRequest) -> Scan:
+    """The submission's source read as text, never run (grader/static_check.py): what a
+    grader checks that the worker cannot hide. Empty when nothing is graded."""
+    return request.config.stash[STATE].scan
 
 
 @pytest.fixture(autouse=True)
@@ -449,9 +464,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def build_report(state: KitState) -> GradeReport:
     # what drew the cases: two machines give the same cases only where these agree
+    extra: dict[str, Any] = {"versions": case_versions(state.profile)}
+    findings = state.scan.all_findings()
+    if findings:  # for a person to read: a finding changes no score by itself
+        extra["static_findings"] = [str(f) for f in findings]
     report = GradeReport(list(state.results.values()),
-                         execution_time=time.monotonic() - state.started,
-                         extra_data={"versions": case_versions(state.profile)})
+                         execution_time=time.monotonic() - state.started, extra_data=extra)
     lines = [f"{state.pack.title}: {report.score:g} / {report.max_score:g} points."]
     lines += state.notes
     report.output = "\n".join(lines)

@@ -3,7 +3,8 @@
 ``GradeReport.to_gradescope_dict()`` is exactly docs/contract.md's ``results.json``; the JSON is
 written atomically (temp file + rename) so a crash never leaves half a report. ``extra_data``
 (Gradescope stores it with the result) carries what decided the cases: ``{"versions": ...}``
-(grader/versions.py).
+(grader/versions.py), and, when there are any, the static check's findings for a person to
+read (``"static_findings"``, grader/static_check.py).
 """
 
 from __future__ import annotations

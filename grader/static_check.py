@@ -884,21 +884,22 @@ def _convolution_at(node: ast.AST, module: _Module) -> str | None:
 
 
 # -- the scan --------------------------------------------------------------------------------------
-@dataclass
 class Scan:
     """The static check of one submission: parsed once, asked by the graders.
 
     ``all_findings()`` holds every module's tampering and unparsable findings, and the
     convolution findings of the functions graders asked about (``F.conv2d`` in blocks.py is
-    no finding: only conv2d must be built by hand).
+    no finding: only conv2d must be built by hand). A plain class, not a dataclass: its
+    default repr is one the plugin leaves out of hypothesis's failing-case notes.
     """
 
-    package: str = "exercises"
-    modules: dict[str, _Module] = field(default_factory=dict)
-    problems: dict[str, list[Finding]] = field(default_factory=dict)  # unparsable, compiled
-    hiding: set[str] = field(default_factory=set)  # modules whose problem may hide code
-    tampering: dict[str, list[Finding]] = field(default_factory=dict)
-    asked: dict[tuple[str, str], list[Finding]] = field(default_factory=dict)
+    def __init__(self, package: str = "exercises") -> None:
+        self.package = package
+        self.modules: dict[str, _Module] = {}
+        self.problems: dict[str, list[Finding]] = {}  # unparsable, compiled
+        self.hiding: set[str] = set()  # modules whose problem may hide code that runs
+        self.tampering: dict[str, list[Finding]] = {}
+        self.asked: dict[tuple[str, str], list[Finding]] = {}
 
     def convolution_in(self, module: str, function: str) -> list[Finding]:
         """Convolution operators reachable from ``module.function``, by line."""

@@ -70,7 +70,22 @@ def _describe(case: dict) -> str:
             f"padding={case['padding']}, dilation={case['dilation']})")
 
 
-def _run(student, reference, case: dict) -> tuple[dict, dict]:
+def _read_by_hand(static_scan) -> None:
+    """conv.py's source, read as text in the grader (grader/static_check.py): what the worker,
+    the student's own process, cannot hide from the runtime recorder's check."""
+    found = static_scan.hand_made("conv", "conv2d")
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        fail("reading conv.py as text: conv2d, what it calls, and the modules that run with it",
+             f"{found[0]}{more}", "a convolution built from slicing, unfold or matmul/einsum, "
+             "with nothing that reaches into torch's dispatcher or the interpreter",
+             "F.conv2d, nn.Conv2d and their aliases score 0 here, and so does code that could "
+             "hide them from the grader (torch._C, frames, sys.modules, exec, threads...)",
+             raw=True)
+
+
+def _run(student, reference, case: dict, static_scan) -> tuple[dict, dict]:
+    _read_by_hand(static_scan)
     got = student.run(P.conv2d_run, case)
     banned = P.convolution_ops(got.get("ops", []))
     if banned:
@@ -81,46 +96,46 @@ def _run(student, reference, case: dict) -> tuple[dict, dict]:
     return got, reference.run(P.conv2d_run, case)
 
 
-def _check_forward(student, reference, case: dict) -> None:
-    got, expected = _run(student, reference, case)
+def _check_forward(student, reference, case: dict, static_scan) -> None:
+    got, expected = _run(student, reference, case, static_scan)
     check_tensor(got["output"], expected["output"], _describe(case), CONV_HINT,
                  rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.conv2d
 @pytest.mark.points(2)
-def test_conv2d_worked_example(student, reference):
+def test_conv2d_worked_example(student, reference, static_scan):
     """reproduces the lesson's worked example"""
     case = {"values": {"input": [[CHECKERBOARD]], "weight": [[X_KERNEL]]}, "stride": 1,
             "padding": 0, "dilation": 1, "bias": False}
-    _check_forward(student, reference, case)
+    _check_forward(student, reference, case, static_scan)
 
 
 @pytest.mark.conv2d
 @pytest.mark.points(3)
 @settings(max_examples=25)
 @given(case=S.conv2d_case(bias=False, square=True, unit=True))
-def test_conv2d_values_simple(student, reference, case):
+def test_conv2d_values_simple(student, reference, static_scan, case):
     """matches F.conv2d for square kernels, stride 1, with padding"""
-    _check_forward(student, reference, case)
+    _check_forward(student, reference, case, static_scan)
 
 
 @pytest.mark.conv2d
 @pytest.mark.points(3)
 @settings(max_examples=40)
 @given(case=S.conv2d_case())
-def test_conv2d_values_general(student, reference, case):
+def test_conv2d_values_general(student, reference, static_scan, case):
     """matches F.conv2d across strides, paddings, dilations, rectangular kernels and bias"""
-    _check_forward(student, reference, case)
+    _check_forward(student, reference, case, static_scan)
 
 
 @pytest.mark.conv2d
 @pytest.mark.points(3)
 @settings(max_examples=25)
 @given(case=S.conv2d_case())
-def test_conv2d_gradients(student, reference, case):
+def test_conv2d_gradients(student, reference, static_scan, case):
     """gradients for input, weight and bias match F.conv2d's"""
-    got, expected = _run(student, reference, case)
+    got, expected = _run(student, reference, case, static_scan)
     for key in ("grad_input", "grad_weight", "grad_bias"):
         if key in expected:
             check_tensor(got.get(key), expected[key], _describe(case) + " then backward",
@@ -131,8 +146,9 @@ def test_conv2d_gradients(student, reference, case):
 
 @pytest.mark.conv2d
 @pytest.mark.points(1)
-def test_conv2d_hand_made(student):
+def test_conv2d_hand_made(student, static_scan):
     """is built by hand: no call into torch's convolution operators"""
+    _read_by_hand(static_scan)
     case = {"input_shape": (1, 2, 6, 6), "weight_shape": (3, 2, 3, 3), "bias": True,
             "stride": 1, "padding": 1, "dilation": 1, "seed": 7}
     got = student.run(P.conv2d_run, case)
