@@ -422,3 +422,32 @@ def test_a_clean_grade_has_no_static_findings(tmp_path):
                    handle="in-process", quiet=True, reference_cache=None)
     assert report.score == report.max_score
     assert "static_findings" not in report.extra_data
+
+
+def test_the_summary_lists_the_flagged_submissions_for_a_person(tmp_path):
+    """summary.md: who was flagged and their first findings, in code spans a crafted name
+    cannot leave; a submission without findings is not listed."""
+    from grader.batch.collect import Collection, Student
+    from grader.batch.gradebook import write_class_reports
+    from grader.batch.store import Meta, grader_version, save_graded
+    from grader.packs import load_pack
+    from grader.results import GradeReport, PropertyResult
+
+    findings = {"ann": [], "ben": [f"conv.py, line {n}: torch._C (the dispatcher's internals)"
+                               for n in range(5)],
+                "cat": ["'x`**y\n# z'.py: a syntax error: Python cannot import it either"]}
+    students = [Student(sid, f"{sid}/") for sid in findings]
+    for student in students:
+        extra = {"static_findings": findings[student.id]} if findings[student.id] else {}
+        report = GradeReport([PropertyResult("conv2d", "conv2d: values", 3.0, 0.0, "failed")],
+                             extra_data=extra).to_gradescope_dict()
+        save_graded(tmp_path / student.id, Meta(student.id, "h", grader_version(), {},
+                                                "graded"), report, "fb")
+    write_class_reports(tmp_path, load_pack("day02"), Collection(students, []))
+    summary = (tmp_path / "summary.md").read_text()
+    section = summary.split("## Static findings\n", 1)[1]
+    assert "For a person to read; no score changed." in section
+    assert "`ann`" not in section
+    assert "- `ben`: `conv.py, line 0: torch._C (the dispatcher's internals)`; " in section
+    assert section.count("`conv.py, line") == 3 and "(and 2 more)" in section
+    assert "- `cat`: `'x'**y # z'.py: a syntax error: Python cannot import it either`" in section

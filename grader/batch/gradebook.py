@@ -2,7 +2,8 @@
 
     DIR/gradebook.csv   student, total, one column per exercise id in docs/contract.md's order
     DIR/summary.md      per-exercise mean and distribution, the most-failed properties with
-                        the share of the class failing each, grader errors, unopenable input
+                        the share of the class failing each, the static check's findings,
+                        grader errors, unopenable input
     DIR/histogram.png   totals and per-exercise scores
     DIR/canvas.json     each student's Canvas user id (null: not from a Canvas download), read
                         by ``python -m grader canvas-csv`` (grader/batch/canvas.py)
@@ -28,6 +29,7 @@ from grader.results import atomic_write, format_points
 from grader.versions import LOCK, describe
 
 TOP_FAILED = 15
+SHOWN_FINDINGS = 3  # per submission in summary.md; results.json has them all
 BINS = ("0", "<50%", "50-79%", "80-99%", "100%")  # of an exercise's points
 
 
@@ -161,6 +163,7 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
                   "property:", ""]
         for name, n, of in failed[:TOP_FAILED]:
             lines.append(f"- {round(100 * n / of)}% ({n}/{of}) fail `{name}`")
+    lines += static_findings_lines(reported)
     if errors:
         lines += ["", "## Grader errors", "",
                   "The end of each grading process's output is in `STUDENT/.batch.json` "
@@ -193,6 +196,39 @@ def versions_lines(reported: list[Row], shown: int = 10) -> list[str]:
         lines.append(f"- {len(students)} with {text}: {names}"
                      + (" ..." if len(students) > shown else ""))
     return lines
+
+
+def static_findings_lines(reported: list[Row]) -> list[str]:
+    """The submissions the static check flagged (``extra_data.static_findings``) and their
+    first findings, for a person to read: a finding changes no score by itself, and the
+    conv2d grader has already failed what it concerns."""
+    flagged = [(row.student, found) for row in reported if (found := _findings(row))]
+    if not flagged:
+        return []
+    lines = ["", "## Static findings", "",
+             f"For a person to read; no score changed. The static check read each submission "
+             f"as text (never run) and found something in {len(flagged)}: a convolution "
+             "operator conv2d reaches, tampering with the interpreter or the dispatcher, or a "
+             "module it could not read (each report's `extra_data.static_findings` lists them "
+             "all).", ""]
+    for student, found in flagged:
+        shown = "; ".join(_code(f) for f in found[:SHOWN_FINDINGS])
+        more = f" (and {len(found) - SHOWN_FINDINGS} more)" if len(found) > SHOWN_FINDINGS \
+            else ""
+        lines.append(f"- {_code(student)}: {shown}{more}")
+    return lines
+
+
+def _findings(row: Row) -> list[str]:
+    found = (row.report.get("extra_data") or {}).get("static_findings")
+    return [f for f in found if isinstance(f, str)] if isinstance(found, list) else []
+
+
+def _code(text: str, limit: int = 200) -> str:
+    """Text a submission chose (a file name in a finding, a student id), as one code span it
+    cannot leave: one line, no backtick."""
+    safe = _one_line(text, limit).replace("`", "'")
+    return f"`{safe}`"
 
 
 def _one_line(text: str, limit: int = 400) -> str:
