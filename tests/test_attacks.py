@@ -166,6 +166,24 @@ ATTACKS = [
             if name.startswith("grader") and hasattr(mod, "sanitize"):
                 mod.sanitize = lambda value, path="result": value
         """) + redefine("return 0")),
+    # torch's own convolution with the operator recording switched off: the runtime recorder
+    # sees nothing, the static check (grader/static_check.py) reads it in the source
+    Attack("conv2d_with_the_recording_off", textwrap.dedent("""
+        def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
+            with torch._C._DisableTorchDispatch():
+                return F.conv2d(input, weight, bias, stride, padding, dilation)
+        """), attacked="conv2d", expect_in_feedback="torch._C"),
+    # ...or in another thread, where the recorder (a thread's dispatch mode) does not look
+    Attack("conv2d_in_a_thread", textwrap.dedent("""
+        import threading
+        def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
+            box = []
+            worker = threading.Thread(target=lambda: box.append(
+                F.conv2d(input, weight, bias, stride, padding, dilation)))
+            worker.start()
+            worker.join()
+            return box[0]
+        """), attacked="conv2d", expect_in_feedback=("F.conv2d", "threading")),
 ]
 
 
