@@ -30,7 +30,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -47,8 +47,10 @@ from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
-from grader.static_check import Scan, scan_submission
 from grader.versions import case_versions
+
+if TYPE_CHECKING:  # grading only: the release's self-check ships no static check
+    from grader.static_check import Scan
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
 # Grading leaves out Hypothesis' explain phase: it only annotates the failing case ("# or any
@@ -108,9 +110,9 @@ class KitState:
     results: dict[str, PropertyResult] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     notes: list[str] = field(default_factory=list)
-    # the submission's source read as text (grading only; empty in the self-check, and when
+    # the submission's source read as text (grading only: None in the self-check, and when
     # there is no submission to read)
-    scan: Scan = field(default_factory=Scan)
+    scan: Scan | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -186,6 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
     state = KitState(pack, profile, grading, only)
     if grading is not None and grading.config.handle is not HandleMode.UNAVAILABLE:
+        from grader.static_check import scan_submission
+
         # once per grade, before any grader asks; it reads the folder the handle runs
         state.scan = scan_submission(grading.submission, pack.submission_package)
     config.stash[STATE] = state
@@ -314,7 +318,9 @@ def student(request: pytest.FixtureRequest):
 def static_scan(request: pytest.FixtureRequest) -> Scan:
     """The submission's source read as text, never run (grader/static_check.py): what a
     grader checks that the worker cannot hide. Empty when nothing is graded."""
-    return request.config.stash[STATE].scan
+    from grader.static_check import Scan
+
+    return request.config.stash[STATE].scan or Scan()
 
 
 @pytest.fixture(autouse=True)
@@ -465,7 +471,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def build_report(state: KitState) -> GradeReport:
     # what drew the cases: two machines give the same cases only where these agree
     extra: dict[str, Any] = {"versions": case_versions(state.profile)}
-    findings = state.scan.all_findings()
+    findings = state.scan.all_findings() if state.scan else []
     if findings:  # for a person to read: a finding changes no score by itself
         extra["static_findings"] = [str(f) for f in findings]
     report = GradeReport(list(state.results.values()),

@@ -66,10 +66,12 @@ PUBLIC_PACK_FILES = ("__init__.py", "probes/__init__.py")
 # and the probes it measures with
 FIGURE_PROBES = "probes/figures.py"
 # Imports inside the public files that run only while grading, never in the self-check:
-# handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback, and
-# handle.reference_cache the tiers and the grader version only for a grade's reference.
+# handle.open_handle imports the sandbox only for --kit-handle sandbox/fallback,
+# handle.reference_cache the tiers and the grader version only for a grade's reference, and
+# the plugin the static check only for a grade.
 GRADING_ONLY_IMPORTS = frozenset({"grader.sandbox", "grader.sandbox.client",
-                                  "grader.sandbox.tiers", "grader.batch.store"})
+                                  "grader.sandbox.tiers", "grader.batch.store",
+                                  "grader.static_check"})
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
 MIN_FINGERPRINT_CHARS = 16
 MIN_FINGERPRINT_WORDS = 3
