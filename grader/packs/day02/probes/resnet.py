@@ -174,12 +174,14 @@ def resnet18_values(mod, case: dict) -> dict:
     found = [(role, name, modules[name]) for role, name in assigned.items()]
     model.eval()
     eval_out, layers = _layer_outputs(model, x.clone(), found, case["seed"])
+    model.train()  # batch statistics; the running ones this pass moves are not used again
+    _, train_layers = _layer_outputs(model, x.clone(), found, case["seed"])
     for p in model.parameters():
         p.requires_grad_(False)  # only the input gradient is compared
-    model.train()
     leaf = x.clone().requires_grad_(True)
     train_out = model(leaf)
-    result = {"layers": layers, "eval": eval_out, "train": train_out}
+    result = {"layers": layers, "train_layers": train_layers, "eval": eval_out,
+              "train": train_out}
     if type(train_out) is not torch.Tensor:
         return result
     if not train_out.requires_grad:
@@ -213,25 +215,41 @@ def _describe_layers(model: nn.Module, x: torch.Tensor) -> list[list]:
     return rows
 
 
-@probe("resnet", timeout=60)
-@one_thread()
-def net_profile(mod, case: dict) -> dict:
-    """``case["net"](num_classes, depth)`` at its own (default) init, in train mode: the layers
-    that ran, the output shape, and the L2 norm of each weight's gradient (``dim() >= 2``, in
-    ``named_parameters()`` order) after one cross-entropy backward on the case's batch."""
+def weighted_net(mod, case: dict) -> tuple[nn.Module, torch.Tensor, torch.Tensor, list]:
+    """``case["net"](num_classes, depth)`` in float64 with the grader's weights by role (conv
+    biases out while roles are assigned, back as zeros): (model, x, y, found roles)."""
     model = build(getattr(mod, case["net"]), case, num_classes=case["num_classes"],
                   depth=case["depth"])
     x, y = net_input(case)
+    x = x.double()  # (N, 3, size, size)
+    biased = strip_conv_biases(model)
+    model.double()
+    assign_by_role(model, x, seed=case["seed"])
+    found = roles(model, x)  # before the biases come back: the reference's roles have none
+    zero_biases(biased)
+    return model, x, y, found
+
+
+@probe("resnet", timeout=60)
+@one_thread()
+def net_profile(mod, case: dict) -> dict:
+    """``case["net"](num_classes, depth)`` with the grader's weights by role (float64), in train
+    mode: the layers that ran, the logits, and per role the L2 norm of the weight's gradient
+    after one cross-entropy backward on the case's batch (the probe's own code, not the
+    student's ``gradients.py``: this exercise depends on resnet and blocks only)."""
+    model, x, y, found = weighted_net(mod, case)
     layers = _describe_layers(model, x)
     model.train()
     model.zero_grad(set_to_none=True)
     out = model(x)
-    result: dict = {"layers": layers, "output": _shape(out)}
+    result: dict = {"layers": layers, "roles": [role for role, _, _ in found],
+                    "output": _shape(out)}
     if type(out) is not torch.Tensor or list(out.shape) != [case["batch"], case["num_classes"]]:
         return result
+    result["logits"] = out.detach()
     F.cross_entropy(out, y).backward()
-    result["norms"] = [[name, float(p.grad.norm()) if p.grad is not None else 0.0]
-                       for name, p in model.named_parameters() if p.dim() >= 2]
+    result["norms"] = [[role, name, float(m.weight.grad.norm()) if m.weight.grad is not None
+                        else 0.0] for role, name, m in found if not isinstance(m, NORMS)]
     return result
 
 
@@ -251,12 +269,12 @@ def residual_branch_ends(found: list) -> list[tuple[str, str, nn.Module]]:
 @probe("resnet")
 @one_thread()
 def residual_off(mod, case: dict) -> dict:
-    """A ResidualNet with every residual branch's last BatchNorm set to weight 0, bias 0,
-    run in eval mode: the names of those norms and the output (identity skips keep the stem's
-    features flowing to the head; without skips every sample gets the same logits)."""
-    model = build(mod.ResidualNet, case, num_classes=case["num_classes"], depth=case["depth"])
-    x, _ = net_input(case)
-    ends = residual_branch_ends(roles(model, x))
+    """A ResidualNet with the grader's weights by role (float64) and every residual branch's
+    last BatchNorm set to weight 0, bias 0, run in eval mode: the names of those norms and the
+    output (identity skips keep the stem's features flowing to the head; without skips every
+    sample gets the same logits)."""
+    model, x, _, found = weighted_net(mod, {**case, "net": "ResidualNet"})
+    ends = residual_branch_ends(found)
     with torch.no_grad():
         for _, _, module in ends:
             if module.weight is not None:
@@ -286,19 +304,10 @@ class InitModel(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def _weight_stats(weight: torch.Tensor) -> dict:
-    w = weight.detach().double().flatten()
-    z = (w - w.mean()) / w.std()
-    return {"shape": [int(d) for d in weight.shape], "mean": float(w.mean()),
-            "std": float(w.std()), "kurtosis": float((z ** 4).mean() - 3.0),
-            "count": int(w.numel())}
-
-
-@probe("resnet")
-@one_thread()
-def init_stats(mod, case: dict) -> dict:
-    """kaiming_init_ on the grader's model, whose BatchNorms, conv biases and head first get
-    values no initialiser would leave: what it returned, and what it did to each layer."""
+def init_model(case: dict) -> nn.Module:
+    """The grader's model for kaiming_init_, built from the case's seed, its BatchNorms and
+    conv biases first given values no initialiser would leave (weights in [2, 3], biases in
+    [0.5, 1.5])."""
     with torch.random.fork_rng():
         torch.manual_seed(case["seed"])
         model = InitModel()
@@ -308,20 +317,28 @@ def init_stats(mod, case: dict) -> dict:
                     m.bias.uniform_(0.5, 1.5)
                 if isinstance(m, nn.BatchNorm2d):
                     m.weight.uniform_(2.0, 3.0)
-        head = {k: v.detach().clone() for k, v in model.head.state_dict().items()}
+    return model
+
+
+@probe("resnet")
+@one_thread()
+def init_stats(mod, case: dict) -> dict:
+    """kaiming_init_ on the grader's model, the global generator seeded with ``seed + 1`` just
+    before the call: what it returned, and every conv, BatchNorm and Linear tensor after it
+    (the grader computes the statistics, and replays the generator, itself)."""
+    model = init_model(case)
+    with torch.random.fork_rng():
         torch.manual_seed(case["seed"] + 1)
         returned = mod.kaiming_init_(model)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     return {
         "returned": "the model" if returned is model else f"a {type(returned).__name__}",
-        "convs": [_weight_stats(m.weight) for m in convs],
-        "conv_bias_max": max(float(m.bias.detach().abs().max()) for m in convs
-                             if m.bias is not None),
+        "conv_weights": [m.weight.detach().clone() for m in convs],
+        "conv_bias": next(m.bias.detach().clone() for m in convs if m.bias is not None),
         "bn_weight": torch.cat([m.weight.detach() for m in norms]),
         "bn_bias": torch.cat([m.bias.detach() for m in norms]),
-        "head_changed": any(not torch.equal(v, model.head.state_dict()[k])
-                            for k, v in head.items()),
+        "head": [model.head.weight.detach().clone(), model.head.bias.detach().clone()],
     }
 
 

@@ -133,3 +133,40 @@ def zero_biases(convs: list[nn.Conv2d]) -> None:
     """Give back the stripped biases as zeros: the same function as the bias-free reference."""
     for conv in convs:
         conv.bias = nn.Parameter(torch.zeros(conv.out_channels, dtype=conv.weight.dtype))
+
+
+# -- weights by role, as data: what a probe returns and what the grader loads ------------------
+def role_state(found: list[tuple[str, str, nn.Module]]) -> dict[str, dict[str, torch.Tensor]]:
+    """{role: {"weight", "bias", "running_mean", "running_var": float32 CPU copies}} of the
+    layers that ran. Conv biases are left out: the reference's convs have none (a student's,
+    stripped and given back as zeros by ``zero_biases``, cannot change an output)."""
+    state: dict[str, dict[str, torch.Tensor]] = {}
+    for role, _, module in found:
+        names = ["weight"] if isinstance(module, nn.Conv2d) else ["weight", "bias"]
+        if isinstance(module, NORMS):
+            names += ["running_mean", "running_var"]
+        state[role] = {n: getattr(module, n).detach().float().cpu().contiguous().clone()
+                       for n in names if isinstance(getattr(module, n, None), torch.Tensor)}
+    return state
+
+
+def load_role_state(model: nn.Module, state: dict, *inputs: torch.Tensor) -> list[str]:
+    """Copy ``state`` (as ``role_state`` makes it) into ``model``'s layers of the same roles.
+
+    Returns what did not fit, in words: roles ``model`` runs that ``state`` lacks, roles of
+    ``state`` that ``model`` does not run, and tensors of another shape. Empty: every layer of
+    ``model`` now holds ``state``'s values.
+    """
+    found = {role: module for role, _, module in roles(model, *inputs)}
+    problems = [f"no values for {role}" for role in found if role not in state]
+    problems += [f"{role} does not run in the reference" for role in state if role not in found]
+    with torch.no_grad():
+        for role, module in found.items():
+            for name, value in state.get(role, {}).items():
+                target = getattr(module, name, None)
+                if not isinstance(target, torch.Tensor) or type(value) is not torch.Tensor \
+                        or value.shape != target.shape:
+                    problems.append(f"{role}.{name} has another shape")
+                    continue
+                target.copy_(value)
+    return problems
