@@ -122,6 +122,7 @@ TAMPERING_PATHS: dict[str, str] = {
     "os.popen": _OTHER_THREAD,
 }
 _OS_PROCESS = re.compile(r"os\.(?:exec|spawn|posix_spawn)\w*")
+_PATH_PARTS = max(len(path.split(".")) for path in TAMPERING_PATHS)  # the longest path's
 
 # Attribute names that give themselves away whatever object they are read from (the object may
 # be an alias the check cannot follow). ``_C`` counts on anything but ``self`` (torch._C).
@@ -382,10 +383,14 @@ def _walk(root: ast.AST, scope: _Scope) -> Iterator[tuple[ast.AST, _Scope]]:
 
 
 # -- names and paths -------------------------------------------------------------------------------
+_LONGEST_CHAIN = 32  # every prefix of a longer chain is a node of its own, and is read
+
+
 def _chain(node: ast.AST) -> list[str] | None:
-    """``torch._C._X`` -> ``["torch", "_C", "_X"]``; None unless it is Names and attributes."""
+    """``torch._C._X`` -> ``["torch", "_C", "_X"]``; None unless it is Names and attributes
+    (and short: a 3000-long chain would cost the grader quadratic time)."""
     parts: list[str] = []
-    while isinstance(node, ast.Attribute):
+    while isinstance(node, ast.Attribute) and len(parts) < _LONGEST_CHAIN:
         parts.append(node.attr)
         node = node.value
     if not isinstance(node, ast.Name):
@@ -410,7 +415,7 @@ def _literal(node: ast.AST | None) -> str | None:
 def _tampering_path(path: str) -> str | None:
     """``"torch._C._DisableTorchDispatch"`` -> ``"torch._C (the dispatcher's internals...)"``."""
     parts = path.split(".")
-    for end in range(1, len(parts) + 1):
+    for end in range(1, min(len(parts), _PATH_PARTS) + 1):
         prefix = ".".join(parts[:end])
         if prefix in TAMPERING_PATHS:
             return f"{prefix} ({TAMPERING_PATHS[prefix]})"
@@ -446,14 +451,17 @@ class _Module:
     aliases: dict[str, set[str]] = field(default_factory=dict)  # name -> dotted paths
     imports: set[str] = field(default_factory=set)  # submission modules it imports
     stars: set[str] = field(default_factory=set)  # submission modules it star-imports
+    has_global: bool = False  # some function declares a name global
     foreign_stars: list[ast.ImportFrom] = field(default_factory=list)  # from torch import *
 
     def __post_init__(self) -> None:
         self.scope = _Scope.of(self.tree, None)
-        self.assigned = _assigned_anywhere(self.tree)
-        self._index_imports()
+        calls, pairs = self._index_tree()
+        for call in calls:  # after every import: import_module may be an alias
+            if self.named_call(call) == "import":
+                self._imported(_literal(call.args[0]) or "")
         self._index_bindings(self.tree.body)
-        self._index_assigned_aliases()
+        self._index_assigned_aliases(pairs)
 
     # imports ----------------------------------------------------------------------------------
     def import_base(self, node: ast.ImportFrom) -> str | None:
@@ -482,8 +490,13 @@ class _Module:
         first = path.split(".")[0]
         return found if found is not None else (first if first in self.siblings else None)
 
-    def _index_imports(self) -> None:
+    def _index_tree(self) -> tuple[list[ast.Call], list[tuple[str, list[str]]]]:
+        """One pass over the tree (a 2 MiB module has 600k nodes): imports, names assigned
+        anywhere, ``x = a.b`` aliases, and calls with a literal string first."""
+        calls: list[ast.Call] = []
+        pairs: list[tuple[str, list[str]]] = []
         for node in ast.walk(self.tree):
+            self.assigned.update(_names_assigned(node))
             if isinstance(node, ast.Import):
                 for a in node.names:
                     self.alias_of[id(a)] = node
@@ -492,9 +505,13 @@ class _Module:
                     self._imported(a.name)
             elif isinstance(node, ast.ImportFrom):
                 self._index_import_from(node)
-            elif isinstance(node, ast.Call) and self.named_call(node) == "import":
-                if (text := _literal(node.args[0] if node.args else None)) is not None:
-                    self._imported(text)
+            elif isinstance(node, ast.Call) and node.args and _literal(node.args[0]):
+                calls.append(node)
+            elif isinstance(node, ast.Assign) and (chain := _chain(node.value)) is not None:
+                pairs += [(t.id, chain) for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.Global):
+                self.has_global = True
+        return calls, pairs
 
     def _index_import_from(self, node: ast.ImportFrom) -> None:
         base = self.import_base(node)
@@ -519,11 +536,8 @@ class _Module:
                 and self.name != "__init__":
             self.imports.add("__init__")  # importing the package runs its __init__.py
 
-    def _index_assigned_aliases(self) -> None:
+    def _index_assigned_aliases(self, pairs: list[tuple[str, list[str]]]) -> None:
         """``T = torch`` anywhere makes ``T._C`` read as ``torch._C`` (a few rounds: chains)."""
-        pairs = [(t.id, chain) for n in ast.walk(self.tree) if isinstance(n, ast.Assign)
-                 for t in n.targets if isinstance(t, ast.Name)
-                 if (chain := _chain(n.value)) is not None]
         for _ in range(3):
             for name, chain in pairs:
                 self.aliases.setdefault(name, set()).update(self.paths(chain))
@@ -569,7 +583,8 @@ class _Module:
     def _index_statement(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self._bind([stmt.name], stmt)
-            self._bind(_assigned_globals(stmt), stmt)
+            if self.has_global:
+                self._bind(_assigned_globals(stmt), stmt)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for a in stmt.names:
                 if a.name != "*":
@@ -638,19 +653,17 @@ def _written_roots(target: ast.AST) -> list[str]:
     return [target.id] if isinstance(target, ast.Name) else []
 
 
-def _assigned_anywhere(tree: ast.AST) -> set[str]:
-    """Names some variable, parameter, def or class takes anywhere in the module (any scope):
-    such a name is not taken for a module of the same name (a parameter called ``code``)."""
-    names: set[str] = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
-            names.add(n.id)
-        elif isinstance(n, ast.arg):
-            names.add(n.arg)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                            ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and n.name:
-            names.add(n.name)
-    return names
+def _names_assigned(n: ast.AST) -> tuple[str, ...]:
+    """The name a variable, parameter, def or class node takes (any scope): such a name is not
+    taken for a module of the same name (a parameter called ``code``)."""
+    if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+        return (n.id,)
+    if isinstance(n, ast.arg):
+        return (n.arg,)
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler,
+                      ast.MatchAs, ast.MatchStar)) and n.name:
+        return (n.name,)
+    return ()
 
 
 def _assigned_globals(node: ast.AST) -> list[str]:
