@@ -64,6 +64,18 @@ def test_the_corpus_that_keeps_conv2d_is_not_flagged(variant, tmp_path):
     assert [f for f in scan.all_findings() if f.kind != "unparsable"] == []
 
 
+def test_a_graded_notebook_has_no_findings(tmp_path):
+    """The committed notebook, turned into modules as a notebook submission is (its setup cell
+    of imports in every module): nothing is flagged."""
+    from grader.notebook import notebook_to_package
+    from grader.packs import load_pack
+
+    notebook_to_package(SOLUTIONS.parent / "notebooks" / "day02.ipynb", tmp_path / "nb",
+                        load_pack("day02").modules)
+    scan = scan_submission(tmp_path / "nb")
+    assert scan.hand_made("conv", "conv2d") == [] and scan.all_findings() == []
+
+
 def test_the_corpus_calling_f_conv2d_is_flagged(tmp_path):
     variant = next(v for v in all_variants() if v.name == "conv2d_calls_F_conv2d")
     found = hand_made(build_submission(variant, tmp_path / "sub"))
@@ -223,6 +235,16 @@ def test_tampering_in_a_module_conv_imports_or_in_init_counts(tmp_path):
     assert hand_made(folder) == []
     (folder / "__init__.py").write_text("from . import quiet\n")  # but __init__ runs first
     assert hand_made(folder)[0].startswith("quiet.py, line 4: torch._C")
+
+
+def test_a_module_imported_by_name_runs_with_conv(tmp_path):
+    """import_module("exercises.quiet"), written or through an alias, brings quiet.py along."""
+    helper = "import ctypes\n"
+    body = conv2d_body("return input", "from importlib import import_module as load\n"
+                       "load('exercises.quiet')")
+    folder = submission(tmp_path, body, **{"quiet.py": helper})
+    assert "quiet" in scan_submission(folder).import_closure("conv")
+    assert hand_made(folder)[0].startswith("quiet.py, line 1: ctypes")
 
 
 def test_a_compiled_module_hides_code_and_counts(tmp_path):
