@@ -84,6 +84,7 @@ TAMPERING_PATHS: dict[str, str] = {
     "code": "compiles and runs text",
     "codeop": "compiles and runs text",
     "importlib.reload": "runs a module's code again",
+    "codecs.register": "a text codec: it decides what another module's source says",
     "sys.modules": "the table of loaded modules, the grader's own included",
     "sys._getframe": _FRAMES,
     "sys._current_frames": _FRAMES,
@@ -165,7 +166,7 @@ _DISPATCH_NAME = re.compile(r"""
     \w*(?:DispatchMode|dispatch_mode|TorchDispatch|torch_dispatch|python_dispatch
          |PythonDispatch|dispatch_stack|DispatchKey)\w*
   | \w*(?:TorchFunction|torch_function)\w*
-  | _(?:pop|push|set|unset)_\w*mode\w* | _disable_current_modes | no_dispatch
+  | _(?:pop|push|unset)_\w*mode\w* | _disable_current_modes | no_dispatch
 """, re.VERBOSE)
 # Builtins that run text as code or read a namespace by name. getattr, setattr and delattr
 # count only without a literal attribute name (or when passed around as values).
@@ -204,9 +205,10 @@ class Finding:
 @dataclass(frozen=True)
 class _Unread:
     """Why a module has no tree: ``hides`` when code the check cannot read may still run in
-    the worker (Python parses deeper trees than ``ast`` builds; an unreadable file may still be
-    staged). A syntax error, a NUL byte, a symbolic link or an oversized file runs nothing:
-    Python cannot import the first two, and the sandbox does not stage the others."""
+    the worker (Python compiles deeper trees than ``ast`` builds; a codec registered in the
+    worker decodes a coding the check does not know; an unreadable file may still be staged).
+    A syntax error, a NUL byte, a symbolic link or an oversized file runs nothing: Python
+    cannot import the first two, and the sandbox does not stage the others."""
 
     line: int
     why: str
@@ -241,6 +243,8 @@ def parse_source(data: bytes) -> ast.Module | _Unread:
     except SyntaxError as exc:
         if "null byte" in str(exc.msg):
             return _Unread(0, "contains a NUL byte: Python cannot import it either")
+        if "encoding" in str(exc.msg):  # a codec the worker may have (codecs.register)
+            return _Unread(0, "declares a text encoding the check does not know", hides=True)
         return _Unread(exc.lineno or 0, "a syntax error: Python cannot import it either")
     except ValueError:  # a NUL byte, in Pythons that say it so
         return _Unread(0, "contains a NUL byte: Python cannot import it either")

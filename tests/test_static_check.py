@@ -379,6 +379,17 @@ def test_a_coding_line_cannot_hide_code_in_a_comment(tmp_path):
     assert any("torch._C" in f for f in hand_made(folder))
 
 
+def test_an_unknown_coding_counts_and_registering_one_is_tampering(tmp_path):
+    """A codec registered in __init__.py decides what conv.py's source says in the worker:
+    a coding the check does not know counts against conv2d."""
+    folder = submission(tmp_path)
+    (folder / "conv.py").write_bytes(b"# coding: kit_rot13\n" + CONV.encode())
+    (folder / "__init__.py").write_text("import codecs\ncodecs.register(lambda name: None)\n")
+    found = hand_made(folder)
+    assert "conv.py: declares a text encoding the check does not know" in found
+    assert any(f.startswith("__init__.py, line 2: codecs.register") for f in found)
+
+
 def test_odd_module_names_print_safely():
     finding = Finding("a`b\nc", 3, "tampering", "ctypes (raw memory access and C calls)")
     assert str(finding) == "'a`b\\nc'.py, line 3: ctypes (raw memory access and C calls)"
