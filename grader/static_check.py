@@ -388,6 +388,7 @@ def _walk(root: ast.AST, scope: _Scope) -> Iterator[tuple[ast.AST, _Scope]]:
 
 # -- names and paths -------------------------------------------------------------------------------
 _LONGEST_CHAIN = 32  # every prefix of a longer chain is a node of its own, and is read
+_MOST_ALIASES = 16  # paths one name may stand for (import aliases, x = a.b)
 
 
 def _chain(node: ast.AST) -> list[str] | None:
@@ -457,6 +458,7 @@ class _Module:
     stars: set[str] = field(default_factory=set)  # submission modules it star-imports
     has_global: bool = False  # some function declares a name global
     foreign_stars: list[ast.ImportFrom] = field(default_factory=list)  # from torch import *
+    crowded: set[str] = field(default_factory=set)  # names with more paths than it follows
 
     def __post_init__(self) -> None:
         self.scope = _Scope.of(self.tree, None)
@@ -505,7 +507,7 @@ class _Module:
                 for a in node.names:
                     self.alias_of[id(a)] = node
                     bound = a.asname or a.name.split(".")[0]
-                    self.aliases.setdefault(bound, set()).add(a.name if a.asname else bound)
+                    self._alias_path(bound, a.name if a.asname else bound)
                     self._imported(a.name)
             elif isinstance(node, ast.ImportFrom):
                 self._index_import_from(node)
@@ -530,7 +532,7 @@ class _Module:
                 else:
                     self.foreign_stars.append(node)
                 continue
-            self.aliases.setdefault(a.asname or a.name, set()).add(f"{base}.{a.name}")
+            self._alias_path(a.asname or a.name, f"{base}.{a.name}")
             self._imported(f"{base}.{a.name}")
 
     def _imported(self, path: str) -> None:
@@ -544,7 +546,17 @@ class _Module:
         """``T = torch`` anywhere makes ``T._C`` read as ``torch._C`` (a few rounds: chains)."""
         for _ in range(3):
             for name, chain in pairs:
-                self.aliases.setdefault(name, set()).update(self.paths(chain))
+                for path in sorted(self.paths(chain)):
+                    self._alias_path(name, path)
+
+    def _alias_path(self, name: str, path: str) -> None:
+        """One more path ``name`` may stand for. At most ``_MOST_ALIASES`` of them: a name
+        rebound ``x = x.a``, ``x = x.b`` ... would otherwise double them with each line."""
+        paths = self.aliases.setdefault(name, set())
+        if path not in paths and len(paths) >= _MOST_ALIASES:
+            self.crowded.add(name)
+        elif len(path) <= 200:
+            paths.add(path)
 
     def paths(self, chain: list[str]) -> set[str]:
         """The dotted paths an attribute chain may stand for: through import aliases, and as
@@ -681,7 +693,9 @@ def _assigned_globals(node: ast.AST) -> list[str]:
 def _tampering(module: _Module) -> list[Finding]:
     """Every tampering pattern anywhere in the module (not only what a function reaches: code
     at import time runs in the worker too)."""
-    found: list[Finding] = []
+    found = [Finding(module.name, 0, "tampering", f"{name} stands for more than "
+                     f"{_MOST_ALIASES} modules or attributes ({_LOOKUP})")
+             for name in sorted(module.crowded)]
     vouched: set[int] = set()  # getattr(x, "literal"): the Name getattr itself is fine
     for node, scope in _walk(module.tree, module.scope):
         what = _tampering_at(node, scope, module, vouched)

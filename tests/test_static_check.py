@@ -359,6 +359,19 @@ def test_a_long_chain_costs_linear_time(tmp_path):
     assert time.monotonic() - started < 10
 
 
+def test_a_name_rebound_along_a_chain_stays_cheap(tmp_path):
+    """x = x.a; x = x.b; ... would double x's paths with each line: they stop at a few, and
+    the name that has more is a finding."""
+    import time
+
+    rebinds = "".join(f"T = T.a{i}\n" for i in range(200))
+    folder = submission(tmp_path, conv2d_body("return input", "import torch as T\n" + rebinds))
+    started = time.monotonic()
+    found = hand_made(folder)
+    assert time.monotonic() - started < 10
+    assert any("T stands for more than 16 modules or attributes" in f for f in found)
+
+
 def test_a_symlinked_or_special_module_is_not_read(tmp_path):
     folder = submission(tmp_path)
     (folder / "conv.py").unlink()
