@@ -488,6 +488,11 @@ class _Module:
             return "__init__" if "__init__" in self.siblings else None
         return parts[1] if parts[1] in self.siblings else None
 
+    def is_module(self, path: str) -> bool:
+        """Whether a path is one of the submission's modules itself (``exercises.helpers``),
+        not a name inside one (``exercises.helpers.F``, which may be torch's)."""
+        return len(path.split(".")) <= 2 and self.own(path) is not None
+
     def sibling(self, path: str) -> str | None:
         """``own``, or a bare ``blocks`` (``import blocks`` after a ``sys.path`` edit). A bare
         name may also be an installed module (a ``torch.py`` beside conv.py): it widens what
@@ -814,6 +819,8 @@ class _Reach:
         else:
             nodes = module.bindings.get(name, [])
             self.todo += [(star, name) for star in module.stars]  # from .helpers import *
+            if "__getattr__" in module.bindings:  # a module's __getattr__ answers for names
+                self.todo.append((module.name, "__getattr__"))
             if CONV_NAME.fullmatch(name) and module.foreign_stars:  # may bind it, or rebind it
                 star = module.foreign_stars[0]
                 self._add(module, star, f"{name}, which from {star.module} import * may bind")
@@ -896,7 +903,7 @@ def _convolution_at(node: ast.AST, module: _Module) -> str | None:
     if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and \
             CONV_NAME.fullmatch(node.attr):
         chain = _chain(node)
-        if chain is not None and any(module.own(p.rpartition(".")[0]) is not None
+        if chain is not None and any(module.is_module(p.rpartition(".")[0])
                                      for p in module.paths(chain)):
             return None  # exercises.conv.conv2d, helpers.conv2d: the student's own
         return _shown(node)
@@ -906,7 +913,7 @@ def _convolution_at(node: ast.AST, module: _Module) -> str | None:
         if text is None and module.named_call(node) is not None and node.args:
             text = _literal(node.args[0])
         if text is not None and any(CONV_NAME.fullmatch(p) for p in text.split(".")):
-            shown = "".join(c for c in text if c.isalnum() or c in "._")
+            shown = "".join(c for c in text[:60] if c.isalnum() or c in "._")
             return f"{'getattr' if is_getattr else _shown(node.func)}(..., '{shown}')"
     if isinstance(node, ast.MatchClass):
         return next((f"case (...)({a}=...)" for a in node.kwd_attrs if CONV_NAME.fullmatch(a)),

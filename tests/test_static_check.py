@@ -121,6 +121,9 @@ CONVOLUTION_CHEATS = {
                                         "OPS = []\nOPS.append(F.conv2d)"),
     "a helper module": conv2d_body("return fast(input, weight)", "from .helpers import fast"),
     "getattr with a literal": conv2d_body("return getattr(F, 'conv2d')(input, weight)"),
+    "a module __getattr__": "\ndel conv2d\n\ndef __getattr__(name):\n    return F.conv2d\n",
+    "torch's F through a helper module": conv2d_body("return helpers.F.conv2d(input, weight)",
+                                                     "from . import helpers"),
     "star import": conv2d_body("return conv2d_(input, weight)",
                                "from torch.nn.functional import *\nconv2d_ = conv2d"),
 }
