@@ -21,7 +21,7 @@ import pytest
 import torch
 from hypothesis import example, given, settings
 
-from grader.feedback import check_equal, check_tensor, fail
+from grader.feedback import agrees, check_equal, check_tensor, fail
 from grader.packs.day02 import strategies as S
 from grader.packs.day02.probes import blocks as P
 from grader.probes import ProbeFailure
@@ -84,16 +84,49 @@ def _shape_first(got: dict, expected: dict, tried: str) -> None:
              f"shape {tuple(expected['shape'])}", BLOCK_HINT, raw=True)
 
 
+def layers_problem(got: dict, expected: dict) -> str:
+    """'' when every conv and BatchNorm of the reference ran in the student's block (by role)
+    and gave the reference layer's output, and no other layer ran; else the first that did not.
+    A slip after the last layer (the final ReLU, the add) keeps this evidence."""
+    rows = got.get("layer_outputs")
+    mine = {row[0]: row[1] for row in rows if type(row) is list and len(row) == 2} \
+        if type(rows) is list else {}
+    for role, output in expected["layer_outputs"]:
+        if role not in mine:
+            return f"{describe_role(role)} did not run"
+        if not agrees(mine[role], output, rtol=1e-6, atol=1e-9):
+            return f"the output of {describe_role(role)} differs from the reference's"
+    theirs = {role for role, _ in expected["layer_outputs"]}
+    extra = [role for role in mine if role not in theirs]
+    return f"your block also runs {describe_role(extra[0])}" if extra else ""
+
+
+def require_layers(got: dict, expected: dict, tried: str) -> None:
+    """A structural claim scores only with the outputs behind it: every layer of the block
+    gave the reference layer's output on the same input, with the same weights by role."""
+    problem = layers_problem(got, expected)
+    if problem:
+        fail(tried, f"the claim cannot be verified: {problem}",
+             "every conv and BatchNorm giving the reference layer's output",
+             "structure is scored with the layers' outputs behind it (the same weights by "
+             "role): see the forward properties for where your block departs", raw=True)
+
+
 @pytest.mark.basic_block
 @pytest.mark.points(2)
 @settings(max_examples=8)
 @every_kind
 @given(case=S.block_case())
 def test_output_shape(student, reference, case):
-    """output shape (N, out_channels, ceil(H/stride), ceil(W/stride))"""
+    """output shape (N, out_channels, ceil(H/stride), ceil(W/stride))
+
+    Evidence: the shape, scored with every layer's output behind it.
+    """
     tried = _describe(case)
-    _shape_first(_run(student, case, tried, mode="train"),
-                 _run(reference, case, tried, mode="train"), tried)
+    got = _run(student, case, tried, mode="train")
+    expected = _run(reference, case, tried, mode="train")
+    _shape_first(got, expected, tried)
+    require_layers(got, expected, tried)
 
 
 def _check_forward(student, reference, case: dict, mode: str, hint: str) -> None:
@@ -195,14 +228,19 @@ def _shortcut(layers: list) -> str:
 @every_kind
 @given(case=S.block_case())
 def test_shortcut_identity_iff_shapes_match(student, reference, case):
-    """the shortcut is the identity exactly when stride is 1 and the width is unchanged"""
+    """the shortcut is the identity exactly when stride is 1 and the width is unchanged
+
+    Evidence: the layers that ran, scored with every layer's output behind them.
+    """
     tried = _describe(case) + ": does a 1x1 conv run on the shortcut?"
-    got = _shortcut(_run(student, case, tried, mode="train")["layers"])
-    expected = _shortcut(_run(reference, case, tried, mode="train")["layers"])
+    mine = _run(student, case, tried, mode="train")
+    theirs = _run(reference, case, tried, mode="train")
+    got, expected = _shortcut(mine["layers"]), _shortcut(theirs["layers"])
     if got != expected:
         fail(tried, f"an {got} shortcut" if got == "identity" else f"a {got} shortcut",
              f"an {expected} shortcut" if expected == "identity" else f"a {expected} "
              "shortcut (1x1 conv + BatchNorm)", SHORTCUT_HINT, raw=True)
+    require_layers(mine, theirs, tried)
 
 
 @pytest.mark.basic_block
@@ -211,10 +249,14 @@ def test_shortcut_identity_iff_shapes_match(student, reference, case):
 @example(case=STRIDE)
 @example(case=WIDTH)
 @given(case=S.block_case(kinds=PROJECTIONS))
-def test_projection_uses_batchnorm(student, case):
-    """a projection shortcut is a 1x1 conv followed by BatchNorm"""
+def test_projection_uses_batchnorm(student, reference, case):
+    """a projection shortcut is a 1x1 conv followed by BatchNorm
+
+    Evidence: the layers that ran, scored with every layer's output behind them.
+    """
     tried = _describe(case) + ": the layers of the shortcut"
-    layers = _run(student, case, tried, mode="train")["layers"]
+    got = _run(student, case, tried, mode="train")
+    layers = got["layers"]
     ones = [role for role, _, kind, kernel in layers if kind == "conv" and kernel == [1, 1]]
     if not ones:
         fail(tried, "no 1x1 conv ran", "a 1x1 conv with the block's stride, then BatchNorm",
@@ -222,6 +264,7 @@ def test_projection_uses_batchnorm(student, case):
     if not any(role == f"bn<{ones[0]}>" for role, *_ in layers):
         fail(tried, "no BatchNorm ran right after the 1x1 conv",
              "a 1x1 conv with the block's stride, then BatchNorm", SHORTCUT_HINT, raw=True)
+    require_layers(got, _run(reference, case, tried, mode="train"), tried)
 
 
 @pytest.mark.basic_block
@@ -229,8 +272,12 @@ def test_projection_uses_batchnorm(student, case):
 @settings(max_examples=5)
 @example(case=IDENTITY)
 @given(case=S.block_case(kinds=("identity",)))
-def test_zero_branch_is_relu(student, case):
-    """with the residual branch zeroed, an identity block is exactly relu(x), gradient too"""
+def test_zero_branch_is_relu(student, reference, case):
+    """with the residual branch zeroed, an identity block is exactly relu(x), gradient too
+
+    Evidence: the output and input gradient against relu(x), scored with every layer's output
+    (the zeroed BatchNorm's included) behind them.
+    """
     tried = (_describe(case) + ", with weight and bias of the BatchNorm after the second "
              "3x3 conv set to 0 (the residual branch outputs 0), then backward of a random "
              "upstream gradient")
@@ -243,6 +290,8 @@ def test_zero_branch_is_relu(student, case):
     highway = P.upstream(tuple(x.shape), case["seed"]) * (x > 0)  # (N, C, H, W)
     _check_exact(got["grad_input"], highway, tried, "the gradient of the input",
                  "upstream * (x > 0)", hint)
+    require_layers(got, _run(reference, case, tried, mode="train", backward=True,
+                             zero_residual=True), tried)
 
 
 def _check_exact(got, expected: torch.Tensor, tried: str, what: str, oracle: str,
@@ -263,25 +312,37 @@ def _check_exact(got, expected: torch.Tensor, tried: str, what: str, oracle: str
 
 @pytest.mark.basic_block
 @pytest.mark.points(0.5)
-def test_input_unchanged(student):
-    """forward leaves its input tensor unchanged"""
+def test_input_unchanged(student, reference):
+    """forward leaves its input tensor unchanged
+
+    Evidence: the probe's comparison of the input before and after, scored with every layer's
+    output behind it.
+    """
     for case in (IDENTITY, BOTH):
         tried = _describe(case)
-        if _run(student, case, tried, mode="train")["input_changed"]:
+        got = _run(student, case, tried, mode="train")
+        if got["input_changed"] is not False:
             fail(tried, "x was changed in place", "x unchanged",
                  "the identity shortcut returns x itself: `out += shortcut(x)` is fine, "
                  "`s = shortcut(x); s += out` writes into x", raw=True)
+        require_layers(got, _run(reference, case, tried, mode="train"), tried)
 
 
 @pytest.mark.basic_block
 @pytest.mark.points(0.5)
-def test_expansion_is_one(student):
-    """BasicBlock.expansion == 1 and the output has out_channels channels"""
+def test_expansion_is_one(student, reference):
+    """BasicBlock.expansion == 1 and the output has out_channels channels
+
+    Evidence: the class attribute and output width, scored with every layer's output behind
+    them.
+    """
     got = student.run(P.expansion, WIDTH)
     tried = f"BasicBlock.expansion, and the width of {P.call(WIDTH)}'s output"
     hint = "expansion = 1 as a class attribute: a BasicBlock's output width is out_channels"
     check_equal(got["expansion"], 1, tried + ": BasicBlock.expansion", hint)
     check_equal(got["out_channels"], WIDTH["out"], tried + ": output channels", hint)
+    require_layers(_run(student, WIDTH, tried, mode="train"),
+                   _run(reference, WIDTH, tried, mode="train"), tried)
 
 
 def _naming_note(kit_note, got: dict, expected: dict) -> None:
@@ -298,7 +359,10 @@ def _naming_note(kit_note, got: dict, expected: dict) -> None:
 @pytest.mark.basic_block
 @pytest.mark.points(0.5)
 def test_parameter_count(student, reference, kit_note):
-    """the parameter count equals the reference's (no conv bias before BatchNorm)"""
+    """the parameter count equals the reference's (no conv bias before BatchNorm)
+
+    Evidence: the count, scored with every layer's output behind it.
+    """
     for case in (BOTH, IDENTITY):
         tried = f"sum(p.numel() for p in {P.call(case)}.parameters())"
         got = _run(student, case, tried, mode="train")
@@ -308,3 +372,4 @@ def test_parameter_count(student, reference, kit_note):
         check_equal(got["param_count"], expected["param_count"], tried,
                     "two 3x3 convs and a 1x1 projection conv (only when needed), all without "
                     "bias (the BatchNorm after each has the shift), and a BatchNorm2d after each")
+        require_layers(got, expected, tried)

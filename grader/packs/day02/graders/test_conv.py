@@ -15,6 +15,11 @@ SIZE_HINT = ("H_out = floor((H_in + 2p - d(k - 1) - 1) / s) + 1; the dilated ker
              "d(k - 1) + 1 pixels")
 
 
+# valid geometries any attempt at the formula gets right (stride 1, no padding, no dilation,
+# then one with padding): the evidence behind "rejects invalid arguments"
+PLAIN_GEOMETRIES = ((5, 3, 1, 0, 1), (8, 1, 1, 0, 1), (6, 3, 1, 1, 1))
+
+
 def _call(args: tuple) -> str:
     size, k, s, p, d = args
     return (f"conv_output_size(size={size}, kernel_size={k}, stride={s}, padding={p}, "
@@ -46,12 +51,20 @@ def test_output_size_matches_torch(student, args):
 @pytest.mark.conv_output_size
 @pytest.mark.points(2)
 @given(args=S.invalid_conv_geometry())
-def test_output_size_rejects_invalid(student, args):
-    """raises ValueError on invalid arguments or an empty output"""
+def test_output_size_rejects_invalid(student, reference, args):
+    """raises ValueError on invalid arguments or an empty output (and only on those)
+
+    Evidence: the name of what was raised, scored with plain valid geometries computed right
+    (rejecting means telling invalid from valid: a function that always raises is not it).
+    """
     got = student.run(P.output_size_error, {"args": args})
     check_equal(got, "ValueError", _call(args),
                 "non-positive size/kernel/stride/dilation, negative padding, or a kernel wider "
                 "than the padded input must raise ValueError")
+    for valid in PLAIN_GEOMETRIES:
+        case = {"args": valid}
+        check_equal(student.run(P.output_size, case), reference.run(P.output_size, case),
+                    _call(valid) + " (valid: it must not be rejected)", SIZE_HINT)
 
 
 # -- conv2d ----------------------------------------------------------------------------------

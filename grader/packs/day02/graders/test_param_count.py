@@ -135,7 +135,11 @@ def _table_case(student, reference, spec: dict) -> tuple[object, list, str]:
 @settings(max_examples=10)
 @given(spec=S.param_model_spec())
 def test_parameter_table_names(student, reference, spec):
-    """parameter_table lists every parameter once, in named_parameters() order"""
+    """parameter_table lists every parameter once, in named_parameters() order
+
+    Evidence: the names (the model's own, known to anyone), scored with each row's element
+    count computed right behind them.
+    """
     got, expected, tried = _table_case(student, reference, spec)
     hint = "one row per model.named_parameters() entry, in that order (not sorted)"
     if not isinstance(got, list):
@@ -145,6 +149,11 @@ def test_parameter_table_names(student, reference, spec):
         fail(tried, f"a row {bad[0]}", "rows (name, shape, count)", hint, raw=True)
     check_equal([row[0] for row in got], [row[0] for row in expected], tried + ": the names",
                 hint)
+    counts = [row[2] if len(row) == 3 else None for row in got]
+    if counts != [row[2] for row in expected] or not all(type(n) is int for n in counts):
+        fail(tried, "the claim cannot be verified: the rows' element counts are "
+             f"{counts[:6]}", f"{[row[2] for row in expected][:6]}",
+             "a row's names are scored with its count behind it: p.numel(), an int", raw=True)
 
 
 @pytest.mark.param_count
@@ -168,15 +177,22 @@ def test_parameter_table_shapes_counts(student, reference, spec):
 
 @pytest.mark.param_count
 @pytest.mark.points(0.5)
-def test_resnet18_param_count_cifar10(student):
-    """resnet18_param_count() gives 11,173,962 for CIFAR-10"""
+def test_resnet18_param_count_cifar10(student, reference):
+    """resnet18_param_count() gives 11,173,962 for CIFAR-10
+
+    Evidence: the count (printed in the lesson), scored with the closed formula behind it:
+    the right count for another number of classes.
+    """
+    hint = ("stem conv (no bias) + BN, two BasicBlocks per stage (two 3x3 convs + two "
+            "BNs each), a 1x1 conv + BN projection where the width changes "
+            "(layer2..4), and the 512 -> num_classes fc with bias")
     for num_classes in (None, 10):
         arg = "" if num_classes is None else "num_classes=10"
         check_equal(student.run(P.resnet18_count, {"num_classes": num_classes}),
-                    RESNET18_CIFAR10, f"resnet18_param_count({arg})",
-                    "stem conv (no bias) + BN, two BasicBlocks per stage (two 3x3 convs + two "
-                    "BNs each), a 1x1 conv + BN projection where the width changes "
-                    "(layer2..4), and the 512 -> num_classes fc with bias")
+                    RESNET18_CIFAR10, f"resnet18_param_count({arg})", hint)
+    case = {"num_classes": 37}
+    check_equal(student.run(P.resnet18_count, case), reference.run(P.resnet18_count, case),
+                "resnet18_param_count(num_classes=37): the formula behind the constant", hint)
 
 
 @pytest.mark.param_count

@@ -15,14 +15,36 @@ from torch import nn
 from grader.feedback import check_equal, fail
 from grader.packs.day02 import strategies as S
 from grader.packs.day02.probes import receptive_field as P
+from grader.probes import ProbeFailure
 
 RF_HINT = ("r starts at 1 and grows by d(k - 1) times the jump, the product of the strides "
            "of all EARLIER layers; a layer's own stride only affects the layers after it")
 RESNET18_FIELDS = {"conv1": 3, "layer1": 11, "layer2": 25, "layer3": 53, "layer4": 109}
 
 
+# stacks whose fields the student's receptive_field must compute before a constant answer (the
+# documented ResNet-18 table) or a raised ValueError counts: evidence of the computation
+COMPUTED_STACKS = ([(3, 1), (3, 1)], [(3, 2), (3, 1), (5, 1)], [(3, 1, 2), (2, 2), (3, 1)])
+
+
 def _call(layers: list) -> str:
     return f"receptive_field({layers!r})"
+
+
+def require_computed(student, reference, claim: str) -> None:
+    """``claim`` scores only when receptive_field computes a few stacks right."""
+    for layers in COMPUTED_STACKS:
+        case = {"layers": layers}
+        try:
+            got = student.run(P.field, case)
+        except ProbeFailure as failure:
+            got = f"failed: {failure.message}"
+        want = reference.run(P.field, case)
+        if type(got) is not int or got != want:
+            fail(f"{claim}, backed by receptive_field computing plain stacks: {_call(layers)}",
+                 f"the claim cannot be verified: {_call(layers)} gave {got!r}"[:300], want,
+                 RF_HINT + "; a right constant or error counts only with the function "
+                 "computing fields", raw=True)
 
 
 @pytest.mark.receptive_field
@@ -48,8 +70,12 @@ def test_field_with_dilation(student, reference, layers):
 
 @pytest.mark.receptive_field
 @pytest.mark.points(1)
-def test_resnet18_table(student):
-    """gives ResNet-18's fields after conv1 and layer1..layer4 as ints"""
+def test_resnet18_table(student, reference):
+    """gives ResNet-18's fields after conv1 and layer1..layer4 as ints
+
+    Evidence: the table (its values are printed in the lesson), scored with receptive_field
+    computing plain stacks right.
+    """
     got = student.run(P.resnet18_table, {})
     expected = RESNET18_FIELDS  # facts of the lesson (docs/design.md), no reference needed
     tried = "resnet18_receptive_fields()"
@@ -62,6 +88,7 @@ def test_resnet18_table(student):
     wrong = {k: got[k] for k in expected if got[k] != expected[k] or type(got[k]) is not int}
     if wrong:
         fail(tried, wrong, {k: expected[k] for k in wrong}, hint)
+    require_computed(student, reference, tried)
 
 
 # -- the gradient-support oracle --------------------------------------------------------------
@@ -124,9 +151,13 @@ def test_field_equals_gradient_support(student, layers, seed):
 @pytest.mark.points(0.5)
 @settings(max_examples=10)
 @given(layers=S.bad_rf_stack())
-def test_malformed_layer_raises(student, layers):
-    """raises ValueError on a malformed layer"""
+def test_malformed_layer_raises(student, reference, layers):
+    """raises ValueError on a malformed layer
+
+    Evidence: the name of what was raised, scored with well-formed stacks computed right.
+    """
     check_equal(student.run(P.field_error, {"layers": layers}), "ValueError", _call(layers),
                 "a layer is (kernel, stride) or (kernel, stride, dilation) with positive "
                 "entries; anything else must raise ValueError")
+    require_computed(student, reference, _call(layers))
 

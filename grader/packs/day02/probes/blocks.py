@@ -17,6 +17,9 @@ differs only in its parameter count.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -106,6 +109,30 @@ def _gradients(block: nn.Module, assigned: dict[str, str]) -> dict:
     return grads
 
 
+@contextmanager
+def record_outputs(block: nn.Module, assigned: dict[str, str]) -> Iterator[list]:
+    """[[role, output]] of each layer's first call during the ``with`` body, in run order:
+    the evidence behind a structural claim (each layer gave the reference layer's output)."""
+    modules = dict(block.named_modules())
+    outputs: list[list] = []
+    seen: set[str] = set()
+
+    def hook(role: str):
+        def record(_module, _args, output) -> None:
+            if role not in seen and type(output) is torch.Tensor:
+                seen.add(role)
+                outputs.append([role, output.detach().clone()])
+        return record
+
+    handles = [modules[name].register_forward_hook(hook(role))
+               for role, name in assigned.items() if name in modules]
+    try:
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @probe("blocks")
 def run_block(mod, case: dict) -> dict:
     """Build, assign weights by role, run in ``case["mode"]``; with ``case["backward"]``
@@ -131,7 +158,9 @@ def _run_block(mod, case: dict) -> dict:
         return result
     block.train(case["mode"] == "train")
     leaf = x.clone().requires_grad_(bool(case.get("backward")))
-    out = block(leaf)
+    with record_outputs(block, assigned) as outputs:
+        out = block(leaf)
+    result["layer_outputs"] = outputs
     if type(out) is not torch.Tensor:
         result["error"] = f"forward returned a {type(out).__name__}, not a tensor"
         return result

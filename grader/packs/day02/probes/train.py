@@ -157,7 +157,19 @@ def optimizer_info(mod, case: dict) -> dict:
     index = {id(p): i for i, p in enumerate(model.parameters())}
     info["groups"] = [hyper(g) for g in groups]
     info["indices"] = [index.get(id(p), -1) for g in groups for p in g.get("params", [])]
+    info["stepped"] = two_steps(model, opt, case["seed"])
     return info
+
+
+def two_steps(model: nn.Module, opt, seed: int) -> list[torch.Tensor]:
+    """The parameters after two ``opt.step()`` with gradients the grader chose (momentum and
+    weight decay show in the second): the evidence of what the optimizer is."""
+    g = torch.Generator().manual_seed(seed + 7)
+    for _ in range(2):
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=g)
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
 
 
 @probe("train")
