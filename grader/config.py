@@ -59,6 +59,10 @@ class GradeConfig:
     probe_timeout: float | None = None  # None: the handle's default (grader.limits)
     threads: int | None = None  # torch threads for the references and each worker
     reference_cache: str | None = None  # a folder, "auto" (the machine's), or None
+    # whether the submission folder holds the student's source for the static check
+    # (grader/static_check.py); False where it holds the kit's own shims over code that lives
+    # elsewhere (a notebook kernel's check(), grader/notebook_api.py)
+    read_source: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "handle", HandleMode(self.handle))

@@ -125,8 +125,10 @@ def _run_hidden(pack: Pack, package_dir: Path, exercise: str, out: Path) -> Grad
     from grader.config import GradeConfig, HandleMode
     from grader.grade import run_graders
 
+    # the folder holds our shims, not the notebook's source: no static check in the kernel
+    # (python -m grader grade on the notebook file reads its cells)
     config = GradeConfig(pack=pack.name, handle=HandleMode.IN_PROCESS, only=(exercise,),
-                         probe_timeout=PROBE_TIMEOUT_S)
+                         probe_timeout=PROBE_TIMEOUT_S, read_source=False)
     return run_graders(pack, package_dir, out, config, quiet=True)
 
 

@@ -187,7 +187,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
     state = KitState(pack, profile, grading, only)
-    if grading is not None and grading.config.handle is not HandleMode.UNAVAILABLE:
+    if grading is not None and grading.config.handle is not HandleMode.UNAVAILABLE and \
+            grading.config.read_source:
         from grader.static_check import scan_submission
 
         # once per grade, before any grader asks; it reads the folder the handle runs

@@ -512,3 +512,26 @@ def test_the_summary_lists_the_flagged_submissions_for_a_person(tmp_path):
     assert "- `ben`: `conv.py, line 0: torch._C (the dispatcher's internals)`; " in section
     assert section.count("`conv.py, line") == 3 and "(and 2 more)" in section
     assert "- `cat`: `'x'**y # z'.py: a syntax error: Python cannot import it either`" in section
+
+
+def test_a_notebook_kernels_check_reads_no_shims(tmp_path):
+    """check() in a kernel grades shims over the kernel's namespace (the kit's own code, which
+    imports grader and writes globals): no source to read, so no static check there."""
+    from grader.notebook_api import _run_hidden, notebook_package
+    from grader.packs import load_pack
+
+    pack = load_pack("day02")
+    namespace = {"conv_output_size": lambda *a, **k: 0}
+    with notebook_package(namespace, pack.modules) as folder:
+        assert scan_submission(folder).hand_made("conv", "conv2d")  # what it would say
+        report = _run_hidden(pack, folder, "conv_output_size", tmp_path)
+    assert "static_findings" not in report.extra_data
+
+
+@pytest.mark.slow  # a whole conv2d grade in the kernel (4 s)
+def test_a_notebook_kernels_check_keeps_conv2d(tmp_path):
+    from grader.notebook_api import check
+    from tests.test_notebook import _namespace, load, solved
+
+    namespace = _namespace(solved(load()), ("conv-conv_output_size", "conv-conv2d"))
+    assert check("conv2d", namespace=namespace) == 12.0
