@@ -13,8 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from grader.config import GradeConfig, HandleMode
 from grader.grade import run_graders
@@ -71,20 +69,24 @@ def _mix(value, kinds: list[str], rng: random.Random):
 EXERCISES = [ex.id for ex in PACK.exercises]
 
 
+def mixtures(count: int = 3, seed: int = 2026) -> list[tuple[list[str], int]]:
+    """``count`` mixtures of wrong kinds (and the seed that spreads them over the leaves), from
+    a fixed generator: the same cases on every run. (The graders run hypothesis themselves, and
+    hypothesis refuses to nest @given, so this draw is a plain seeded one.)"""
+    rng = random.Random(seed)
+    return [(rng.sample(WRONG, rng.randint(2, 3)), rng.randrange(2**16)) for _ in range(count)]
+
+
+CASES = [([kind], 0) for kind in WRONG] + mixtures()
+
+
 @pytest.mark.parametrize("exercise", EXERCISES)
-@settings(max_examples=3, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kinds=st.lists(st.sampled_from(WRONG), min_size=1, max_size=3, unique=True),
-       seed=st.integers(0, 2**16))
-@example(kinds=["nan"], seed=0)
-@example(kinds=["inf"], seed=0)
-@example(kinds=["huge"], seed=0)
-@example(kinds=["shape"], seed=0)
-@example(kinds=["noise"], seed=0)
-@example(kinds=["off_by_one"], seed=0)
-def test_wrong_numbers_never_pass(exercise, kinds, seed, tmp_path_factory):
+@pytest.mark.parametrize("kinds, seed", CASES, ids=lambda v: "+".join(v) if isinstance(v, list)
+                         else str(v))
+def test_wrong_numbers_never_pass(exercise, kinds, seed, tmp_path):
     """The reference's replies with every number wrong (NaN, inf, huge, a wrong shape, off by
-    one, noise beyond the tolerances; one kind per number, mixed): 0 on every property.
+    one, noise beyond the tolerances; one kind for all, or a mixture spread over the numbers by
+    a seeded generator): 0 on every property.
 
     Except where a property's tolerance is loose on purpose: the smoke test's trained weights
     only have to fit the batch, which weights with 1% noise still do (E1), so there a pass on
@@ -92,7 +94,7 @@ def test_wrong_numbers_never_pass(exercise, kinds, seed, tmp_path_factory):
     """
     if exercise == "smoke_test" and "noise" in kinds:
         kinds = [k for k in kinds if k != "noise"] or ["nan"]
-    report = grade_with(MixedHandle(kinds, seed), tmp_path_factory.mktemp("fuzz"), (exercise,))
+    report = grade_with(MixedHandle(kinds, seed), tmp_path, (exercise,))
     passed = [t.name for t in report.tests if t.score > 0]
     assert passed == [], f"{kinds}: " + "; ".join(passed)
 

@@ -158,4 +158,19 @@ VARIANTS = [
         hurts=(),
         why="correct alternative: DataLoader-style len(loader) and len(loader.dataset) in "
             "evaluate, SGD over the parameters that require grad"),
+    Variant(
+        "tr_ok_float32_accuracy",
+        (Edit("train", TRAIN_BODY, TRAIN_BODY.replace(
+            "        correct += (outputs.argmax(dim=1) == labels).sum().item()\n",
+            "        correct = correct + (outputs.argmax(dim=1) == labels).float().sum()\n"
+        ).replace("100.0 * correct / max(seen, 1)", "float(100.0 * correct / max(seen, 1))")),
+         Edit("train", "            correct += (outputs.argmax(dim=1) == labels).sum().item()\n",
+              "            correct = correct + (outputs.argmax(dim=1) == labels).float().sum()\n"),
+         Edit("train", "    return total_loss / max(batches, 1), 100.0 * correct / max(seen, 1)\n"
+              "    ### END SOLUTION\n",
+              "    return total_loss / max(batches, 1), float(100.0 * correct / max(seen, 1))\n"
+              "    ### END SOLUTION\n")),
+        hurts=(),
+        why="a float32 tensor accumulates the correct count, as much example code does: "
+            "the accuracy is right to float32 precision (28.571428 for 28.571428571...)"),
 ]

@@ -17,7 +17,7 @@ The lesson's own loop (``zero_grad`` after the forward, ``outputs.max(1)``,
 from __future__ import annotations
 
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from grader.feedback import agrees, check_number, check_tensor, fail
@@ -223,9 +223,17 @@ def test_scheduler_default_epochs(student, reference):
 
 
 # -- train_one_epoch -----------------------------------------------------------------------------
+# 2 of every 7 right: 28.571428571... percent, which no float32 holds exactly (a float32
+# running count gives 28.5714283): honest float32 arithmetic must still pass
+SEVENTHS = {"seed": 5, "batches": 3, "batch": 7, "size": 6, "width": 4, "classes": 3,
+            "lr": 0.0, "momentum": 0.9, "weight_decay": 5e-4, "start": "train",
+            "device_object": False, "right": 2}
+
+
 @pytest.mark.training
 @pytest.mark.points(1.5)
 @settings(max_examples=4, phases=NO_SHRINK)
+@example(case=SEVENTHS)
 @given(case=epoch_case(lr=0.0, relabel=True))
 def test_train_returns_mean_loss_and_accuracy(student, reference, case):
     """train_one_epoch returns (mean batch loss, accuracy in percent) as floats"""
@@ -278,6 +286,7 @@ def test_train_runs_in_train_mode(student, reference, case):
 @pytest.mark.training
 @pytest.mark.points(1)
 @settings(max_examples=4, phases=NO_SHRINK)
+@example(case={**SEVENTHS, "lr": 0.1})
 @given(case=epoch_case(relabel=True))
 def test_evaluate_returns_loss_and_accuracy(student, reference, case):
     """evaluate returns the eval-mode (mean batch loss, accuracy in percent) as floats"""
