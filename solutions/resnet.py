@@ -136,8 +136,10 @@ class ResidualNet(nn.Module):
 def kaiming_init_(model: nn.Module) -> nn.Module:
     """Initialise in place and return ``model``:
 
-    convs: Kaiming-normal, mode="fan_out", nonlinearity="relu" (std = sqrt(2 / (C_out k k)));
-    conv biases (if any) 0; BatchNorm: weight 1, bias 0. Linear layers keep their default.
+    convs: Kaiming-normal, mode="fan_out", nonlinearity="relu" (std = sqrt(2 / (C_out k k))),
+    drawn from torch's global generator as torch.nn.init does (the grader seeds it and replays
+    the draw); conv biases (if any) 0; BatchNorm: weight 1, bias 0. Linear layers keep their
+    default.
     """
     ### BEGIN SOLUTION
     for m in model.modules():
