@@ -45,3 +45,29 @@ WORKER_WAIT_S = 120.0
 # -- a notebook course ----------------------------------------------------------------------
 # nbgrader's Execute.timeout per cell (its default 30 s is too short for the smoke test).
 CELL_TIMEOUT_S = 300
+
+# -- a reply from a worker (decoded in the grader: grader/sandbox/worker/wire.py) ------------
+# Everything in a reply is chosen by the student, so the grader refuses it before it
+# materialises more than these. The largest honest reply is a ResNet-18's trained weights:
+# about 11.2M float32 values (~45 MB) and small extras.
+# Bytes on the pipe: twice the weights leaves room for the extras; the supervisor refuses a
+# larger result and the grader never reads a larger message.
+REPLY_MAX_WIRE_BYTES = 96 << 20
+# Tensor bytes the grader may copy out of one reply (numel * element size, every view counted
+# each time it appears): a stride-0 view, or one tensor listed a million times, stops here.
+REPLY_MAX_TENSOR_BYTES = 128 << 20
+# The pickle inside the reply (data.pkl): lists, dicts, numbers and tensor headers; tensor
+# data lives in records of their own, so an honest pickle is kilobytes (a million floats fit).
+REPLY_MAX_PICKLE_BYTES = 8 << 20
+# Records in the reply's zip: one per tensor storage (a ResNet-18 state dict has 122) plus six.
+REPLY_MAX_RECORDS = 4096
+# Declared record bytes per byte on the wire: records are stored, never compressed, so they
+# cannot hold more than the reply's own bytes; more means overlapping records.
+REPLY_EXPANSION = 1
+# Nesting of lists, tuples and dicts: honest results are a few levels deep; the grader's own
+# code recurses over them, and a deeper one would crash it with RecursionError.
+REPLY_MAX_DEPTH = 32
+# Values in a reply (numbers, strings, tensors, containers; a shared one counted each time it
+# is reached): rebuilding a list that holds the same list a thousand times, a thousand levels
+# down, would otherwise be exponential. A million floats is about 32 MB of Python objects.
+REPLY_MAX_VALUES = 1_000_000

@@ -15,6 +15,8 @@ from typing import Any, Protocol, cast
 
 import torch
 
+from grader import limits
+
 
 class ProbeFn(Protocol):
     """A probe as ``@probe`` returns it: ``fn(module, case)``, with what the handles read."""
@@ -86,24 +88,68 @@ def sanitize(value: Any, path: str = "result") -> Any:
     """Return ``value`` as trusted plain data, or raise ProbeFailure("invalid_result").
 
     Only exact builtin types pass (an ``int`` subclass with a lying ``__eq__`` does not);
-    tensors must be plain ``torch.Tensor`` and are detached and copied; containers are rebuilt.
+    tensors must be plain, dense ``torch.Tensor`` and are detached and copied; containers are
+    rebuilt. Bounded before anything is copied (grader/limits.py): REPLY_MAX_DEPTH levels of
+    nesting, REPLY_MAX_VALUES values and REPLY_MAX_TENSOR_BYTES of tensors, a value or view
+    counted each time it is reached (a list holding one list a thousand times, a thousand
+    levels down, or a stride-0 view of a billion elements, stops there).
     """
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is torch.Tensor or kind is torch.nn.Parameter:
-        return torch.Tensor(value.detach().clone()) if kind is not torch.Tensor \
-            else value.detach().clone()
-    if kind in (list, tuple):
-        return kind(sanitize(v, f"{path}[{i}]") for i, v in enumerate(value))
-    if kind is dict:
-        out = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                raise ProbeFailure("invalid_result", f"{path} has a non-string key of type "
-                                   f"{type(k).__name__}")
-            out[k] = sanitize(v, f"{path}[{k!r}]")
-        return out
-    raise ProbeFailure("invalid_result",
-                       f"{path} is a {kind.__module__}.{kind.__qualname__}, expected plain data "
-                       "(int, float, str, list, tuple, dict or torch.Tensor)")
+    return _Sanitizer().clean(value, path, 0)
+
+
+class _Sanitizer:
+    """One reply's budget: values seen and tensor bytes copied so far."""
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.tensor_bytes = 0
+
+    def _count(self, n: int, path: str) -> None:
+        self.values += n
+        if self.values > limits.REPLY_MAX_VALUES:
+            raise ProbeFailure("invalid_result", f"{path}: the result holds more than "
+                               f"{limits.REPLY_MAX_VALUES:,} values (numbers, strings, "
+                               "tensors, containers)")
+
+    def clean(self, value: Any, path: str, depth: int) -> Any:
+        self._count(1, path)
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is torch.Tensor or kind is torch.nn.Parameter:
+            return self._tensor(value, path)
+        if kind not in (list, tuple, dict):
+            raise ProbeFailure("invalid_result",
+                               f"{path} is a {kind.__module__}.{kind.__qualname__}, expected "
+                               "plain data (int, float, str, list, tuple, dict or torch.Tensor)")
+        if depth >= limits.REPLY_MAX_DEPTH:
+            raise ProbeFailure("invalid_result", f"{path} is nested more than "
+                               f"{limits.REPLY_MAX_DEPTH} levels deep")
+        if kind is dict:
+            out = {}
+            for k, v in value.items():
+                if type(k) is not str:
+                    raise ProbeFailure("invalid_result", f"{path} has a non-string key of type "
+                                       f"{type(k).__name__}")
+                out[k] = self.clean(v, f"{path}[{k!r}]", depth + 1)
+            return out
+        items = []
+        for i, v in enumerate(value):
+            if type(v) in _SCALARS:  # no path string per number: lists can be long
+                self._count(1, path)
+                items.append(v)
+            else:
+                items.append(self.clean(v, f"{path}[{i}]", depth + 1))
+        return kind(items)
+
+    def _tensor(self, value: torch.Tensor, path: str) -> torch.Tensor:
+        if value.layout is not torch.strided:
+            raise ProbeFailure("invalid_result", f"{path} is a {value.layout} tensor, expected "
+                               "a dense one")
+        self.tensor_bytes += value.numel() * value.element_size()
+        if self.tensor_bytes > limits.REPLY_MAX_TENSOR_BYTES:
+            raise ProbeFailure("invalid_result", f"{path}: the result holds more than "
+                               f"{limits.REPLY_MAX_TENSOR_BYTES >> 20} MiB of tensors (a view "
+                               "counted each time it appears)")
+        copy = value.detach().clone()
+        return copy if type(value) is torch.Tensor else torch.Tensor(copy)

@@ -36,6 +36,8 @@ from grader.sandbox.launcher import (
     plan,
     protect,
     remove_files_of,
+    remove_ipc_of,
+    remove_tree,
 )
 from grader.sandbox.worker import protocol, wire
 
@@ -65,10 +67,13 @@ def stage_submission(src: Path, dest: Path) -> list[str]:
     return notes
 
 
-def decode(data: bytes) -> Any:
-    """A reply from the sandbox as trusted plain data, or ProbeFailure. Runs no sandbox code."""
+def decode(data: bytes | bytearray) -> Any:
+    """A reply from the sandbox as trusted plain data, or ProbeFailure. Runs no sandbox code,
+    and allocates no more than grader/limits.py's REPLY_* caps (wire.loads, sanitize)."""
     try:
         reply = wire.loads(data)
+    except wire.Refused as refused:  # over a cap, or not what an honest worker sends
+        raise ProbeFailure("invalid_result", str(refused)) from None
     except Exception:  # noqa: BLE001  (any undecodable reply is the student's)
         raise ProbeFailure("invalid_result", "your code returned something that is not plain "
                            "data (tensors, numbers, strings, lists, tuples, dicts)") from None
@@ -106,7 +111,8 @@ class SandboxHandle:
         self._oom_kills = memory.oom_kills()
         self._proc: subprocess.Popen | zygote.ForkedProcess | None = None
         self._fds: tuple[int, int] | None = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._root: Path | None = None  # ours: no worker can write it (0755, our uid)
+        self._log_fd: int | None = None  # the supervisor's output: open for our lifetime
         self._exercise = "unknown"
         self._begun: str | None = None
         self._test = ""
@@ -122,8 +128,7 @@ class SandboxHandle:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> SandboxHandle:
-        self._tmp = tempfile.TemporaryDirectory(prefix="kit-sandbox-")
-        root = Path(self._tmp.name)
+        root = self._root = Path(tempfile.mkdtemp(prefix="kit-sandbox-"))
         os.chmod(root, 0o755)
         self.kit = build_kit(root / "kit", self.pack)
         for path in [self.kit, *self.kit.rglob("*")]:
@@ -132,9 +137,14 @@ class SandboxHandle:
         self.notes += stage_submission(self.source_dir, self.package_dir)
         if memory.too_small():
             self.notes.append(memory.too_small())
+        # Workers write only scratch; sticky, so a worker of another uid cannot replace what
+        # the grader made in it (scratch/home). The grader itself opens nothing in there: its
+        # supervisor log lives here in root, made once, read back through this descriptor.
         self.scratch = root / "scratch"
-        self.scratch.mkdir(mode=0o777)
-        os.chmod(self.scratch, 0o777)
+        self.scratch.mkdir(mode=0o700)
+        os.chmod(self.scratch, 0o1777)
+        self._log_fd = os.open(root / "supervisor.log", os.O_RDWR | os.O_CREAT | os.O_EXCL
+                               | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         self._start()
         return self
 
@@ -160,7 +170,7 @@ class SandboxHandle:
             if note and note not in self.notes:
                 self.notes.append(note)
         self.isolation = "sandbox" if how.isolated else "unsandboxed"
-        log_path = self.scratch / "supervisor.log"
+        assert self._log_fd is not None  # __enter__ opened it
         why_not = "bubblewrap needs a fresh process" if self.tier.namespaces else \
             zygote.unsafe_reason()
         if not why_not:
@@ -168,14 +178,13 @@ class SandboxHandle:
             why_not = zygote.unsafe_reason()  # prepare() must not have started a thread
         if not why_not:
             self._proc = zygote.fork_supervisor(how.argv[3:], how.env, (req_r, rep_w),
-                                                log_path)
+                                                self._log_fd)
             self.started_by = "fork"
         else:
-            log = open(log_path, "ab")
             self._proc = subprocess.Popen(
-                how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=log, env=how.env, start_new_session=True, close_fds=True)
-            log.close()
+                how.argv, pass_fds=(req_r, rep_w), stdin=subprocess.DEVNULL,
+                stdout=self._log_fd, stderr=self._log_fd, env=how.env, start_new_session=True,
+                close_fds=True)
             self.started_by = "exec"
         os.close(req_r)
         os.close(rep_w)
@@ -187,13 +196,22 @@ class SandboxHandle:
         """The supervisor's greeting: it has imported torch and can fork children."""
         assert self._fds is not None  # _start() opened them
         try:
-            if decode(protocol.receive(self._fds[1], timeout=limits.STARTUP_TIMEOUT_S)) != "ready":
+            greeting = protocol.receive(self._fds[1], timeout=limits.STARTUP_TIMEOUT_S,
+                                        max_bytes=limits.REPLY_MAX_WIRE_BYTES)
+            if decode(greeting) != "ready":
                 raise ProbeFailure("crash", "unexpected greeting")
         except (protocol.ChannelClosed, protocol.ChannelTimeout, ProbeFailure) as exc:
-            tail = (self.scratch / "supervisor.log").read_bytes()[-400:].decode(errors="replace")
+            tail = self._log_tail(400)
             self._stop()
             raise RuntimeError(f"the grading sandbox did not start ({exc}): {tail}") from None
         self._ready = True
+
+    def _log_tail(self, limit: int) -> str:
+        """The end of the supervisor's log, through our own descriptor (no path reopened)."""
+        if self._log_fd is None:
+            return ""
+        size = os.fstat(self._log_fd).st_size
+        return os.pread(self._log_fd, limit, max(0, size - limit)).decode(errors="replace")
 
     def _uid(self) -> int | None:
         """The uid the workers run as, in the tiers that give them one of their own."""
@@ -220,6 +238,7 @@ class SandboxHandle:
         if uid is not None:  # whatever the student started, even if it escaped the supervisor
             kill_uid(uid)
             remove_files_of(uid)
+            remove_ipc_of(uid, self.kit)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fds:
@@ -228,16 +247,19 @@ class SandboxHandle:
             except protocol.ChannelClosed:
                 pass
         self._stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
+        if self._root is not None:
+            remove_tree(self._root)
+            self._root = None
 
     # -- probes ------------------------------------------------------------------------------
     def set_context(self, exercise: str, test: str) -> None:
         """Called by the plugin before each test: which exercise (child) and which test."""
         self._exercise, self._test = exercise, test
 
-    def _request(self, message: dict, timeout: float) -> bytes:
+    def _request(self, message: dict, timeout: float) -> bytearray:
         if self._proc is None:
             try:
                 self._start()
@@ -252,7 +274,8 @@ class SandboxHandle:
         assert self._fds is not None  # _start() opened them
         try:
             protocol.send(self._fds[0], pickle.dumps(message))
-            return protocol.receive(self._fds[1], timeout=timeout)
+            return protocol.receive(self._fds[1], timeout=timeout,
+                                    max_bytes=limits.REPLY_MAX_WIRE_BYTES)
         except (protocol.ChannelClosed, protocol.ChannelTimeout):
             self._stop()  # the supervisor died (killed by student code?): restart next time
             if self._container_oom():
@@ -296,6 +319,7 @@ class SandboxHandle:
                 self._begun = exercise
                 if (uid := self._uid()) is not None:  # the last exercise's leftovers
                     kill_uid(uid)
+                    remove_ipc_of(uid, self.kit)
             request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
                        "uses": list(getattr(probe, "uses", ())), "case": case,
                        "timeout": timeout}

@@ -1,8 +1,8 @@
 """Length-prefixed messages over pipes, read with a deadline and a size cap.
 
 Grader -> sandbox messages are pickled (the grader is trusted). Sandbox -> grader replies are
-``torch.save`` bytes decoded with ``torch.load(weights_only=True)``: no code from the sandbox
-ever runs in the grader.
+``torch.save`` bytes decoded by ``wire.loads``, a bounded decoder that runs no code from the
+sandbox and refuses oversized or self-overlapping data before it allocates anything.
 """
 
 from __future__ import annotations
@@ -23,41 +23,46 @@ class ChannelTimeout(Exception):
     """No complete message before the deadline."""
 
 
-def send(fd: int, payload: bytes, seq: int = 0) -> None:
-    data = HEADER.pack(seq, len(payload)) + payload
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except (BrokenPipeError, OSError) as exc:
-            raise ChannelClosed(str(exc)) from None
-        view = view[written:]
+def send(fd: int, payload: bytes | bytearray, seq: int = 0) -> None:
+    for part in (HEADER.pack(seq, len(payload)), payload):  # no copy of a large payload
+        with memoryview(part) as view:
+            while view:
+                try:
+                    written = os.write(fd, view)
+                except (BrokenPipeError, OSError) as exc:
+                    raise ChannelClosed(str(exc)) from None
+                view = view[written:]
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, need = [], n
-    while need:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ChannelTimeout()
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise ChannelTimeout()
-        try:
-            chunk = os.read(fd, min(need, 1 << 20))
-        except OSError as exc:
-            raise ChannelClosed(str(exc)) from None
-        if not chunk:
-            raise ChannelClosed("end of stream")
-        chunks.append(chunk)
-        need -= len(chunk)
-    return b"".join(chunks)
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytearray:
+    """Exactly ``n`` bytes, read into one buffer (no list of chunks joined into a copy)."""
+    buf = bytearray(n)
+    got = 0
+    with memoryview(buf) as view:
+        while got < n:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ChannelTimeout()
+                ready, _, _ = select.select([fd], [], [], left)
+                if not ready:
+                    raise ChannelTimeout()
+            try:
+                count = os.readv(fd, [view[got:got + min(n - got, 1 << 20)]])
+            except OSError as exc:
+                raise ChannelClosed(str(exc)) from None
+            if not count:
+                raise ChannelClosed("end of stream")
+            got += count
+    return buf
 
 
 def receive(fd: int, timeout: float | None = None, max_bytes: int = 1 << 28,
-            seq: int | None = None) -> bytes:
+            seq: int | None = None) -> bytearray:
     """One message; ChannelTimeout after ``timeout`` s, ChannelClosed on EOF or oversize.
+
+    Replies are read with ``max_bytes=limits.REPLY_MAX_WIRE_BYTES`` (the grader and the
+    supervisor): the size header is checked before a byte of the payload is read.
 
     With ``seq``, messages with another sequence number are skipped: a stale or duplicated
     reply (a forked copy of student code answering too) is never taken for the current one.
