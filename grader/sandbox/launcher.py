@@ -132,15 +132,31 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
     env = sandbox_env(threads)
     if not tier.namespaces:
         return _confined(worker(kit, submission, scratch), kit, submission, scratch, tier, env)
-    return _bubblewrap(worker("/kit", "/submission", "/scratch"), kit, submission, scratch, env)
+    argv = worker("/kit", "/submission", "/scratch")
+    if "seccomp" in tier.pieces:  # the namespaces are the wall; seccomp closes what they
+        argv += ["--confine", json.dumps({"seccomp": True})]  # do not (AF_VSOCK, SysV IPC)
+    return _bubblewrap(argv, kit, submission, scratch, env)
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """``path`` as a folder of ``mode``, inside a folder a worker can write: made or reused,
+    never followed if a worker put a symlink there (chmod goes through an O_NOFOLLOW fd)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier: Tier,
               env: dict[str, str]) -> Plan:
     """No namespaces: the supervisor runs as we do; its children confine themselves."""
-    home = scratch / "home"
-    home.mkdir(mode=0o777, exist_ok=True)
-    os.chmod(home, 0o777)
+    home = scratch / "home"  # made again after a worker killed the supervisor: never followed
+    make_dir(home, 0o1777)
     env.update(HOME=str(home), TMPDIR=str(home), USER="student", LOGNAME="student")
     spec = {"uid_base": paths.UID_BASE if "uid" in tier.pieces else None,
             "landlock": "landlock" in tier.pieces, "seccomp": "seccomp" in tier.pieces,
@@ -156,6 +172,14 @@ def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier:
 
 def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
                 env: dict[str, str]) -> Plan:
+    binds = ["--ro-bind", str(kit), "/kit", "--ro-bind", str(submission), "/submission",
+             "--bind", str(scratch), "/scratch"]
+    return Plan(bubblewrap_argv(binds, worker + ["--pid-namespace"], env), True, "", env)
+
+
+def bubblewrap_argv(binds: list[str], command: list[str], env: dict[str, str]) -> list[str]:
+    """bwrap running ``command`` unprivileged in new namespaces, seeing the system, Python
+    (less hidden packages) and ``binds`` (more bwrap arguments); also the tier's self-test."""
     made: set[Path] = {Path("/")}
     bwrap = shutil.which("bwrap")
     assert bwrap is not None  # this tier: bwrap_problem() found it
@@ -166,6 +190,10 @@ def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
         argv += ["--setenv", key, value]
     argv += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--tmpfs", "/tmp"]
+    if Path("/etc/ld.so.cache").is_file():  # ctypes finds libseccomp with `ldconfig -p`
+        argv += ["--perms", "0755", "--dir", "/etc",
+                 "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+        made.add(Path("/etc"))
     for link in ("lib", "lib64", "bin", "sbin", "lib32"):
         host = Path("/") / link
         if host.is_symlink():
@@ -183,8 +211,7 @@ def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
         argv += _dirs_for(root, made) + ["--ro-bind", str(root), str(root)]
     for hidden in paths.hidden_dirs(roots + [Path("/usr")]):
         argv += ["--tmpfs", str(hidden)]
-    argv += ["--ro-bind", str(kit), "/kit", "--ro-bind", str(submission), "/submission",
-             "--bind", str(scratch), "/scratch"]
+    argv += binds
     if os.getuid() == 0:  # drop root inside the sandbox: no capabilities, no setuid back
         argv += ["--", shutil.which("setpriv") or "/usr/bin/setpriv",
                  f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
@@ -192,7 +219,7 @@ def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
     else:
         argv[1:1] = ["--unshare-user", "--cap-drop", "ALL"]
         argv += ["--"]
-    return Plan(argv + worker + ["--pid-namespace"], True, "", env)
+    return argv + command
 
 
 def kill_uid(uid: int) -> None:
@@ -235,6 +262,71 @@ def remove_files_of(uid: int) -> None:
                     os.unlink(entry.path)
             except OSError:
                 pass
+
+
+def remove_ipc_of(uid: int, kit: Path) -> None:
+    """Remove the SysV IPC objects ``uid`` owns or created (root only; a tier without the
+    seccomp piece lets a worker make them, and they outlive it). As that uid: a container's
+    root lacks CAP_SYS_ADMIN, which removing another user's objects needs; ``kit`` (the
+    sandbox's, readable by it) holds the script."""
+    if os.getuid() != 0 or not ipc_objects(uid):  # the usual case: none
+        return
+    script = kit / "grader" / WORKER_PACKAGE / "confine.py"  # remove_ipc(), run as ``uid``
+    subprocess.run([sys.executable, "-I", str(script), "--remove-ipc", str(uid)], user=uid,
+                   group=uid, extra_groups=[], env={"PATH": "/usr/bin:/bin"},
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False, timeout=60)
+
+
+def ipc_objects(uid: int) -> list[tuple[str, int]]:
+    """(kind, id) of the SysV IPC objects of this IPC namespace that ``uid`` owns or created
+    (as confine.ipc_objects, which runs on the worker's side of the boundary)."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            head, *rows = [line.split() for line in
+                           Path(f"/proc/sysvipc/{kind}").read_text().splitlines() if line]
+        except (OSError, ValueError):  # no /proc, or a kernel without SysV IPC
+            continue
+        for row in rows:
+            fields = dict(zip(head, row, strict=False))
+            if str(uid) in (fields.get("uid"), fields.get("cuid")):
+                found.append((kind, int(row[1])))
+    return found
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a sandbox's folder, scratch included, without following a link a worker made.
+
+    tempfile's cleanup, on a PermissionError (a folder a worker left without write access:
+    only where workers run as our own uid), chmods the path it failed on, following a symlink
+    planted there. Here a folder is unlocked only through an O_PATH | O_NOFOLLOW descriptor,
+    and each pass removes what the one before unlocked.
+    """
+    for _ in range(64):
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(root, onexc=_unlock)
+        else:
+            shutil.rmtree(root, onerror=_unlock)
+        if not os.path.lexists(root):
+            return
+
+
+def _unlock(func, path: str, error) -> None:
+    """rmtree's error handler: onexc (an exception) or onerror (sys.exc_info())."""
+    if not isinstance(error[1] if isinstance(error, tuple) else error, PermissionError):
+        return
+    for folder in (os.path.dirname(path), path):
+        try:
+            fd = os.open(folder, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:  # gone, a symlink, or not a folder: nothing to unlock
+            continue
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", 0o700)  # the folder itself, not a path to it
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _processes_of(uid: int) -> list[int]:

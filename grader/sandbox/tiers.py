@@ -4,7 +4,7 @@
     print(tier.describe())    # Student code ran: unprivileged uid + Landlock + seccomp + ...
 
     where                                        pieces in force
-    a Linux box or VM (bubblewrap works)         namespaces, unprivileged uid, rlimits
+    a Linux box or VM (bubblewrap works)         namespaces, unprivileged uid, seccomp, rlimits
     root, no namespaces (Docker: Gradescope)     unprivileged uid, Landlock, seccomp, rlimits
     not root, no namespaces (laptop, JupyterHub) Landlock, seccomp, rlimits
     none of these (macOS, an old kernel)         rlimits only: not ``usable``, grading refuses
@@ -55,7 +55,8 @@ class Tier:
 
     def describe(self) -> str:
         """One line for the terminal and results.json's top-level output."""
-        shown = ("namespaces",) if self.namespaces else self.pieces
+        shown = tuple(p for p in self.pieces if p in ("namespaces", "seccomp")) \
+            if self.namespaces else self.pieces
         line = "Student code ran: " + " + ".join(WORDS[p] for p in shown)
         if self.namespaces:
             line += " (bubblewrap: no network, no other processes, a read-only view)"
@@ -106,9 +107,13 @@ def _detect(off: frozenset[str]) -> Tier:
 
     problem = "left out (KIT_SANDBOX_DISABLE or --handle fallback)" if "namespaces" in off \
         else bwrap_problem()
-    if not problem:
-        return Tier(("namespaces", "uid", "rlimits") if os.getuid() == 0
-                    else ("namespaces", "rlimits"))
+    if not problem:  # children still load the seccomp filter: sockets, SysV IPC (confine.py)
+        walls: tuple[str, ...] = ("namespaces", "uid") if os.getuid() == 0 else ("namespaces",)
+        why = "left out (KIT_SANDBOX_DISABLE)" if "seccomp" in off \
+            else self_test(["seccomp"], bubblewrap=True).get("seccomp", "untested")
+        if why:
+            return Tier(walls + ("rlimits",), (("seccomp", why),))
+        return Tier(walls + ("seccomp", "rlimits"))
     found = self_test()
     pieces, missing = [], []
     for piece in CONFINEMENT:
@@ -124,17 +129,24 @@ def _detect(off: frozenset[str]) -> Tier:
     return Tier(tuple(pieces) + ("rlimits",), tuple(missing), context)
 
 
-def self_test() -> dict[str, str]:
-    """Ask a throwaway worker process which confinement pieces work here (why not, or "")."""
+def self_test(pieces: list[str] | None = None, bubblewrap: bool = False) -> dict[str, str]:
+    """Ask a throwaway worker process which confinement pieces work here (why not, or "");
+    with ``bubblewrap``, one inside bwrap's view of the system, as the sandbox's children."""
     with tempfile.TemporaryDirectory(prefix="kit-tier-") as probe_dir:
         options = {"uid": paths.UID_BASE + os.getpid(), "read": paths.readable([]),
-                   "must_read": paths.must_read(), "probe_dir": probe_dir}
+                   "must_read": paths.must_read(), "probe_dir": probe_dir,
+                   "pieces": pieces or list(CONFINEMENT)}
         script = Path(__file__).resolve().parent / "worker" / "confine.py"
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        argv = [sys.executable, "-I", str(script), "--self-test", json.dumps(options)]
+        if bubblewrap:
+            from grader.sandbox.launcher import bubblewrap_argv
+
+            argv = bubblewrap_argv(["--ro-bind", str(script.parent), "/check"],
+                                   [*argv[:2], "/check/confine.py", *argv[3:]], env)
         try:
-            done = subprocess.run([sys.executable, "-I", str(script), "--self-test",
-                                   json.dumps(options)], capture_output=True, timeout=60,
-                                  env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+            done = subprocess.run(argv, capture_output=True, timeout=60, env=env)
             return json.loads(done.stdout)
         except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
             why = f"the confinement self-test failed ({exc})"
-            return {piece: why for piece in CONFINEMENT}
+            return {piece: why for piece in pieces or CONFINEMENT}

@@ -2,7 +2,7 @@
 
     python -m grader grade SUB       # cli.py: clean_environment() re-execs with a plain env
     prepare()                        # torch, the worker package, the probes, warm, gc.freeze
-    proc = fork_supervisor(argv, env, keep_fds, log_path)    # no second torch import
+    proc = fork_supervisor(argv, env, keep_fds, log_fd)      # no second torch import
 
 Without namespaces (a container, a laptop) the supervisor needs no fresh interpreter: it can
 be a fork of the grading process, taken before that process has read anything secret. Its
@@ -144,22 +144,21 @@ class ForkedProcess:
 
 
 def fork_supervisor(argv: list[str], env: dict[str, str], keep_fds: tuple[int, ...],
-                    log_path: Path) -> ForkedProcess:
-    """Fork; the child becomes ``supervisor.main(argv)`` in a session of its own."""
+                    log_fd: int) -> ForkedProcess:
+    """Fork; the child becomes ``supervisor.main(argv)`` in a session of its own, its output
+    going to ``log_fd`` (the caller's: opened once, in a folder no worker can write)."""
     from grader.sandbox.worker import supervisor
 
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     pid = os.fork()
     if pid:
-        os.close(log)
         return ForkedProcess(pid)
     code = 1
     try:
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
         keep = sorted({0, 1, 2, *keep_fds})
         for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
             if low + 1 < high:  # closerange(n, n) would close everything from n up

@@ -11,7 +11,7 @@ the grader is there, so nothing here may import a trusted module (``grader.handl
     guard.py       imports the submission and calls student code, turning anything it does
                    wrong into a one-line ProbeFailure (also used by the in-process handle)
     protocol.py    length-prefixed message framing over pipes
-    wire.py        the one tensor encoding on the wire: torch.save out, weights_only load in
+    wire.py        the one tensor encoding on the wire: torch.save out, a bounded decoder in
 
 Trusted code imports only ``protocol`` and ``wire`` from here (the wire format), and ``guard``
 for the in-process handle, where student code runs in the student's own process by design.

@@ -7,7 +7,8 @@ Each forked student child calls ``apply(spec, limits)`` before it imports the su
     unprivileged uid        root only: a uid of its own (no_new_privs, no groups, no way back)
     Landlock                read: Python, the kit, the submission; write: its scratch folder;
                             no TCP; no signals or abstract sockets outside its own domain
-    seccomp                 no inet/netlink/packet sockets, no io_uring, no ptrace or
+    seccomp                 sockets of AF_UNIX only; no SysV IPC or POSIX message queues
+                            (they outlive the process); no io_uring, no ptrace or
                             process_vm_*, no namespace, mount, bpf, keyring or module calls
 
 A piece that is asked for and fails raises ``ConfinementError``: the child then runs no
@@ -15,8 +16,14 @@ student code. Which pieces to ask for is decided once, by the grader, from ``sel
 
     python -I confine.py --self-test '{"uid": 2000000001, "read": [...], "probe_dir": "..."}'
 
-prints ``{"uid": "", "landlock": "", "seccomp": "why not"}`` (empty: it works here). Only the
-standard library and the two bindings (landlockpy, pyseccomp) are imported here.
+prints ``{"uid": "", "landlock": "", "seccomp": "why not"}`` (empty: it works here; a
+"pieces" list in the JSON tests only those). Under bubblewrap the children load the same
+seccomp filter (the namespaces do the rest). After each exercise the grader removes the SysV
+IPC objects a worker uid left (``remove_ipc``; as that uid, since a container's root may not):
+
+    python -I confine.py --remove-ipc 2000001234
+
+Only the standard library and the two bindings (landlockpy, pyseccomp) are imported here.
 """
 
 from __future__ import annotations
@@ -34,8 +41,11 @@ from typing import cast
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
-# Socket families a worker may not open: the network, the kernel's netlink, raw packets.
-DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)
+# The one socket family a worker may open (socket, socketpair): AF_UNIX, which stays on this
+# machine (Landlock scopes its abstract names; bubblewrap gives it a network namespace of its
+# own). Every other family is denied, including those no namespace isolates (AF_VSOCK reaches
+# the hypervisor) and those that reach the kernel or the network (INET, NETLINK, PACKET, XDP).
+ALLOWED_FAMILY = socket.AF_UNIX
 # Syscalls no probe needs and an attacker would: debugging others, namespaces and mounts
 # (Docker's own profile denies most of them too), kernel objects, and io_uring, whose
 # socket and file operations would bypass the socket rule above.
@@ -47,6 +57,13 @@ DENIED_SYSCALLS = (
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
     "open_by_handle_at", "name_to_handle_at", "reboot", "swapon", "swapoff", "acct",
     "quotactl", "syslog", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    # SysV IPC and POSIX message queues belong to the IPC namespace, not to a process: a
+    # container shares one with the grader, so they would outlive the exercise, the grade and
+    # the next student (torch and multiprocessing use POSIX shm files, never these). "ipc" is
+    # the multiplexer older ABIs (i386) use for all of them.
+    "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl",
+    "semget", "semop", "semtimedop", "semctl", "ipc",
+    "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
 )
 CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
                    0x40000000, 0x00000080)  # NEWNS CGROUP UTS IPC USER PID NET TIME
@@ -154,9 +171,9 @@ def seccomp() -> None:
         raise ConfinementError(f"libseccomp is not available ({exc})") from None
     try:
         rules = sc.SyscallFilter(sc.ALLOW)
-        for family in DENIED_FAMILIES:
-            for call in ("socket", "socketpair"):
-                rules.add_rule(sc.ERRNO(errno.EACCES), call, sc.Arg(0, sc.EQ, int(family)))
+        for call in ("socket", "socketpair"):  # arg 0 is the family: an allowlist of one
+            rules.add_rule(sc.ERRNO(errno.EACCES), call,
+                           sc.Arg(0, sc.NE, int(ALLOWED_FAMILY)))
         for name in DENIED_SYSCALLS:
             try:
                 rules.add_rule(sc.ERRNO(errno.EPERM), name)
@@ -255,25 +272,71 @@ def _test_seccomp() -> str:
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
     except PermissionError:
-        return ""
-    return "the seccomp filter loaded but an AF_INET socket was still allowed"
+        pass
+    else:
+        return "the seccomp filter loaded but an AF_INET socket was still allowed"
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()  # and AF_UNIX is not denied
+    return ""
 
 
 def self_test(options: dict) -> dict[str, str]:
     """{"uid": why, "landlock": why, "seccomp": why}: empty when the piece works here."""
+    pieces = options.get("pieces", ["uid", "landlock", "seccomp"])
     if not sys.platform.startswith("linux"):
-        return {k: f"not Linux ({sys.platform})" for k in ("uid", "landlock", "seccomp")}
+        return {k: f"not Linux ({sys.platform})" for k in pieces}
     uid = cast(int, options.get("uid"))  # tiers.self_test always sends one
     read = options.get("read", [])
-    found = {"uid": "not root: the worker keeps the grader's uid" if os.getuid() != 0
-             else _in_fork(lambda: _test_uid(uid, options.get("must_read", [])))}
-    found["landlock"] = _in_fork(lambda: _test_landlock(read, options["probe_dir"]))
-    found["seccomp"] = _in_fork(_test_seccomp)
+    found = {}
+    if "uid" in pieces:
+        found["uid"] = "not root: the worker keeps the grader's uid" if os.getuid() != 0 \
+            else _in_fork(lambda: _test_uid(uid, options.get("must_read", [])))
+    if "landlock" in pieces:
+        found["landlock"] = _in_fork(lambda: _test_landlock(read, options["probe_dir"]))
+    if "seccomp" in pieces:
+        found["seccomp"] = _in_fork(_test_seccomp)
     return found
+
+
+# -- SysV IPC left behind (a tier without the seccomp piece, or made before it loaded) ----------
+SYSV_IPC = ("shm", "msg", "sem")
+IPC_RMID = 0
+
+
+def ipc_objects(uid: int | None = None) -> list[tuple[str, int]]:
+    """(kind, id) of the SysV IPC objects in this IPC namespace that ``uid`` owns or created
+    (all of them when ``uid`` is None)."""
+    found = []
+    for kind in SYSV_IPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                head, *rows = [line.split() for line in f if line.strip()]
+        except (OSError, ValueError):  # no /proc, or no SysV IPC in this kernel
+            continue
+        for row in rows:
+            fields = dict(zip(head, row, strict=False))
+            if uid is None or str(uid) in (fields.get("uid"), fields.get("cuid")):
+                found.append((kind, int(row[1])))
+    return found
+
+
+def remove_ipc(uid: int | None = None) -> list[tuple[str, int]]:
+    """Remove the objects ``ipc_objects(uid)`` lists; return those still there after."""
+    libc = _libc()
+    for kind, ident in ipc_objects(uid):
+        if kind == "shm":
+            libc.shmctl(ident, IPC_RMID, None)
+        elif kind == "msg":
+            libc.msgctl(ident, IPC_RMID, None)
+        else:
+            libc.semctl(ident, 0, IPC_RMID)
+    return ipc_objects(uid)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--self-test":
         print(json.dumps(self_test(json.loads(sys.argv[2]))))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--remove-ipc":  # run as that uid
+        left = remove_ipc(int(sys.argv[2]))
+        sys.exit(f"could not remove {left}" if left else 0)
     else:
-        sys.exit("usage: python -I confine.py --self-test JSON")
+        sys.exit("usage: python -I confine.py --self-test JSON | --remove-ipc UID")

@@ -3,16 +3,18 @@
     python -I supervisor.py --kit /kit --submission /submission --scratch /scratch \
         --req-fd 3 --rep-fd 4 [--pid-namespace] [--limits JSON] [--confine JSON]
 
-Under bubblewrap (``--pid-namespace``) the namespaces are the wall and children get rlimits.
-Without namespaces (``--confine``: a container, a laptop) each child confines itself before it
-imports the submission (confine.py: uid, Landlock, seccomp, rlimits), and the supervisor is
-their subreaper, so nothing a child starts outlives its exercise.
+Under bubblewrap (``--pid-namespace``) the namespaces are the wall; children get rlimits and,
+with ``--confine '{"seccomp": true}'``, the seccomp filter (AF_UNIX sockets only, no SysV IPC:
+AF_VSOCK is in no namespace). Without namespaces (``--confine``: a container, a laptop) each
+child confines itself before it imports the submission (confine.py: uid, Landlock, seccomp,
+rlimits), and the supervisor is their subreaper, so nothing a child starts outlives its
+exercise.
 
 Requests (pickled, from the trusted grader): {"op": "begin", "exercise": id},
 {"op": "probe", "probe": "pkg.module:name", "module": "blocks", "case": {...}, "timeout": s},
 {"op": "end"}. Replies: ``torch.save`` of {"status": "ok", "result": ...} or
-{"status": "fail", "kind": ..., "message": ...}; the grader decodes them with
-``weights_only=True``. Student code runs only in the children.
+{"status": "fail", "kind": ..., "message": ...}; the grader decodes them with ``wire.loads``
+(bounded, runs no code). Student code runs only in the children.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import pickle
 import signal
+import stat
 import sys
 import time
 
@@ -69,6 +72,26 @@ def failure_reply(kind: str, message: str) -> bytes:
 
 
 # -- the child: student code runs here ------------------------------------------------------------
+def open_log(path: str) -> int:
+    """The child's output file in scratch, which student code can write: never through a
+    symlink, never blocking on a FIFO, always a regular file of our own (else made anew)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | os.O_CREAT, 0o600)
+    except OSError:  # a symlink (ELOOP), a FIFO without a reader (ENXIO), ...
+        fd = -1
+    if fd >= 0:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            return fd
+        os.close(fd)
+    try:
+        os.unlink(path)  # planted by an earlier exercise's code, which ran as our uid
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # a folder, or a race with a process of that code: no output at all
+        return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+
+
 def resolve_probe(name: str):
     module_name, _, qualname = name.partition(":")
     obj = importlib.import_module(module_name)
@@ -108,8 +131,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
         protocol.send(rep_fd, failure_reply(
             "crash", f"the sandbox could not confine the worker: {exc}"), request["seq"])
         os._exit(1)
-    log = os.open(os.path.join(args.scratch, f"{exercise}.log"),
-                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = open_log(os.path.join(args.scratch, f"{exercise}.log"))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(log, 1)
@@ -301,7 +323,8 @@ def main(argv: list[str] | None = None) -> None:
             import pyseccomp  # noqa: F401  (finds libseccomp via a subprocess: not in a child)
     import torch  # noqa: F401  (once, before any fork: children start warm)
 
-    from grader.sandbox.worker import protocol
+    from grader.limits import REPLY_MAX_WIRE_BYTES
+    from grader.sandbox.worker import confine, protocol
 
     preload_probes(args.kit)
     warm_up()
@@ -324,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
                 child = None
             if args.pid_namespace:
                 kill_strays()
+                # our own IPC namespace: every SysV object in it was made by a child
+                confine.remove_ipc()
             elif args.confine:
                 reap_descendants()
             exercise = request["exercise"]
@@ -335,10 +360,11 @@ def main(argv: list[str] | None = None) -> None:
         started = time.monotonic()
         sequence += 1
         request["seq"] = sequence
+        reply: bytes | bytearray
         try:
             protocol.send(child.to_child, pickle.dumps(request))
             reply = protocol.receive(child.from_child, timeout=request["timeout"],
-                                     seq=sequence)
+                                     max_bytes=REPLY_MAX_WIRE_BYTES, seq=sequence)
         except protocol.ChannelTimeout:
             child.kill()
             child = None
@@ -353,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
             if args.confine:
                 reap_descendants()
             if "exceeds" in str(exc):
-                reply = failure_reply("invalid_result", "your result was too large to send back")
+                reply = failure_reply("invalid_result", "your result was too large to send back "
+                                      f"(over the grader's {REPLY_MAX_WIRE_BYTES >> 20} MiB)")
             else:
                 reply = failure_reply(
                     "crash", f"your module {request['module']}.py crashed the worker ({how})")
