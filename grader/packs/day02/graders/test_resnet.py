@@ -608,10 +608,12 @@ def draws(got: dict, case: dict = INIT) -> list[Draw]:
         found = Draw("", math.nan, tuple(shape))
         if type(w) is torch.Tensor and w.shape == shape and w.dtype == torch.float32 \
                 and bool(torch.isfinite(w).all()) and float(w.norm()) > 0:
+            w64 = w.double()  # float32 sums of squares of huge values overflow to inf
             for kind, zs in known["draws"].items():
-                z = zs[i]
-                scale = float((w * z).sum() / (z * z).sum())
-                if float((w - scale * z).norm()) <= DRAW_RTOL * float(w.norm()) and scale > 0:
+                z = zs[i].double()
+                scale = float((w64 * z).sum() / (z * z).sum())
+                residual, size = float((w64 - scale * z).norm()), float(w64.norm())
+                if math.isfinite(size) and residual <= DRAW_RTOL * size and scale > 0:
                     found = Draw(kind, scale, tuple(shape))
         out.append(found)
     return out
