@@ -304,8 +304,9 @@ def test_left_in_train_mode(runs):
     momentum = 0.1  # BatchNorm2d's default
     want = [(1 - momentum) * before[0].double() + momentum * y.mean(dim=(0, 2, 3)),
             (1 - momentum) * before[1].double() + momentum * y.var(dim=(0, 2, 3))]
-    rtol = runs.tolerance["statistics"]
-    if all(agrees(a.double(), w, rtol=rtol, atol=1e-6) for a, w in zip(after, want, strict=True)):
+    rtol = runs.tolerance["statistics"]  # atol: a running mean near 0 on a GPU (TF32 convs)
+    if all(agrees(a.double(), w, rtol=rtol, atol=rtol * float(w.abs().max()) + 1e-6)
+           for a, w in zip(after, want, strict=True)):
         return
     if all(torch.equal(a, b) for a, b in zip(after, before, strict=True)):
         fail(tried, "the running statistics did not move: the model was in eval mode",
