@@ -53,6 +53,33 @@ def redefine(body: str) -> str:
 
 ANSWER = "return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1"
 
+LOG_TARGET = "/tmp/kit-log-pwned"  # where the planted log symlinks point
+
+
+def plants_logs(kind: str) -> str:
+    """conv_output_size planting a symlink or FIFO at scratch/supervisor.log (the log's old
+    place) and at the control's child log, then killing the supervisor."""
+    make = f"os.symlink({LOG_TARGET!r}, path)" if kind == "symlink" else "os.mkfifo(path)"
+    control = os.environ.get("KIT_ATTACK_CONTROL", "receptive_field")
+    return redefine(f"""
+        import os, signal
+        home = os.environ.get("HOME", "")
+        scratch = "/scratch" if os.path.isdir("/scratch") else os.path.dirname(home)
+        for name in ("supervisor.log", "{control}.log"):
+            path = os.path.join(scratch, name)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            {make}
+        try:
+            os.kill(os.getppid(), signal.SIGKILL)
+        except OSError:
+            pass
+        return 0
+        """)
+
+
 ATTACKS = [
     Attack("imports_solutions", "\nfrom solutions.conv import conv_output_size  # noqa\n",
            expect_in_feedback="could not be imported"),
@@ -184,6 +211,22 @@ ATTACKS = [
             worker.join()
             return box[0]
         """), attacked="conv2d", expect_in_feedback=("F.conv2d", "threading")),
+    # the supervisor's log was a file in scratch that the grader (root) reopened when it
+    # restarted a killed supervisor: a symlink there made it create a file where the student
+    # chose, a FIFO hung it. The next exercise's child log is planted too (the control's).
+    Attack("plants_a_symlinked_log_and_kills_the_supervisor", plants_logs("symlink")),
+    Attack("plants_a_fifo_log_and_kills_the_supervisor", plants_logs("fifo")),
+    # socket families are an allowlist of AF_UNIX: VSOCK reaches the hypervisor from any
+    # namespace, XDP the network card (as root)
+    Attack("opens_a_vsock_socket", redefine(
+        "import socket\nsocket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()\n" + ANSWER),
+        expect_in_feedback="PermissionError"),
+    Attack("opens_an_xdp_socket", redefine(
+        "import socket\nsocket.socket(44, socket.SOCK_RAW).close()\n" + ANSWER),
+        expect_in_feedback="PermissionError"),
+    Attack("opens_an_inet_socket", redefine(
+        "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()\n" + ANSWER),
+        expect_in_feedback="PermissionError"),
 ]
 
 
@@ -294,6 +337,7 @@ def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tier, tmp_path, m
     assert not (REPO / "results.json").exists()
     assert not Path("/tmp/kit-pickle-pwned").exists()
     assert not Path("/tmp/pth-pwned").exists()
+    assert not os.path.lexists(LOG_TARGET)
     assert leftovers() == [], "processes of the submission outlived grading"
 
 
@@ -360,3 +404,96 @@ def test_a_hanging_import_is_paid_for_once_per_module(tier, tmp_path, monkeypatc
 @probe("train", uses=("blocks",))
 def trains_with_blocks(mod, case: dict) -> int:
     return 1
+
+
+# -- nothing persists through the kernel (issue 21) ------------------------------------------
+UNIX_ONLY = "\n_solved = conv_output_size\n" + redefine("""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.close()
+    a, b = socket.socketpair()  # the answer goes through an AF_UNIX socket pair
+    a.sendall(str(_solved(size, kernel_size, stride, padding, dilation)).encode())
+    return int(b.recv(64))
+    """)
+
+
+def test_unix_sockets_still_work(tier, tmp_path):
+    """The socket allowlist keeps AF_UNIX (socket and socketpair): full marks through one."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    with open(submission / "conv.py", "a") as f:
+        f.write(UNIX_ONLY)
+    report = grade(submission, tmp_path / "report", only=("conv_output_size",), quiet=True)
+    assert report.score == report.max_score, [t.output for t in report.tests]
+
+
+SYSV_IPC = redefine("""
+    import ctypes
+    if size == 1:  # make one object of each kind; they would outlive this process
+        libc = ctypes.CDLL(None, use_errno=True)
+        made = [libc.shmget(0, 1 << 20, 0o1600), libc.msgget(0, 0o1600),
+                libc.semget(0, 1, 0o1600)]
+        return {"made": made, "errno": ctypes.get_errno()}
+    seen = {}
+    for kind in ("shm", "msg", "sem"):  # what this IPC namespace holds
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                seen[kind] = [line.split()[1] for line in f.readlines()[1:]]
+        except OSError as exc:
+            seen[kind] = type(exc).__name__
+    return seen
+    """)
+
+
+@pytest.mark.parametrize("seccomp", ["seccomp", "no_seccomp"])
+def test_no_sysv_ipc_object_survives_an_exercise(seccomp, tier, request, tmp_path,
+                                                 monkeypatch):
+    """With seccomp, a worker cannot make SysV IPC objects; without it (a tier where the
+    piece failed), what it made is removed before the next exercise and at the end: by the
+    grader as the worker's uid (container), by the supervisor in its own IPC namespace
+    (bubblewrap)."""
+    import errno
+
+    from grader.packs.day02.probes import conv as P
+    from grader.sandbox.client import SandboxHandle
+    from grader.sandbox.launcher import ipc_objects
+    from grader.sandbox.tiers import DISABLE_ENV, detect
+
+    name = request.node.callspec.params["tier"]
+    if name == "forked":
+        pytest.skip("drives the handle from this process: the container tier covers it")
+    if seccomp == "no_seccomp":
+        monkeypatch.setenv(DISABLE_ENV, ",".join(filter(None, (TIERS[name], "seccomp"))))
+    elif "seccomp" not in tier.pieces:
+        pytest.fail(f"seccomp is not in force here: {tier.gaps()}")
+    assert ("seccomp" in detect().pieces) == (seccomp == "seccomp")
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    with open(submission / "conv.py", "a") as f:
+        f.write(SYSV_IPC)
+
+    with SandboxHandle(submission, timeout_s=20.0) as handle:
+        handle.set_context("ipc_first", "test_make")
+        made = handle.run(P.output_size, {"args": [1, 1]})
+        uid = handle._uid()  # the workers' own uid (container tier as root), else None
+        if seccomp == "seccomp":
+            assert made == {"made": [-1, -1, -1], "errno": errno.EPERM}, made
+        else:
+            assert min(made["made"]) >= 0, made
+            if uid is not None:
+                assert len(ipc_objects(uid)) == 3  # there, until the exercise ends
+        handle.set_context("ipc_second", "test_look")
+        seen = handle.run(P.output_size, {"args": [2, 1]})
+        if tier.namespaces:  # the sandbox's own IPC namespace, seen from inside
+            assert seen == {"shm": [], "msg": [], "sem": []}, seen
+        if uid is not None:
+            assert ipc_objects(uid) == []
+        handle.set_context("ipc_last", "test_make_again")  # and at the end of the grade
+        handle.run(P.output_size, {"args": [1, 1]})
+    if uid is not None:
+        assert ipc_objects(uid) == []
+    assert leftovers() == []

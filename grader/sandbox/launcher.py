@@ -140,16 +140,27 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
 
 def make_dir(path: Path, mode: int) -> None:
     """``path`` as a folder of ``mode``, inside a folder a worker can write: made or reused,
-    never followed if a worker put a symlink there (chmod goes through an O_NOFOLLOW fd)."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
+    never followed (chmod goes through an O_NOFOLLOW descriptor); a symlink or file that a
+    worker put in its place is removed, not opened."""
+    for _ in range(3):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            try:
+                os.unlink(path)  # the link itself, never its target
+            except OSError:
+                pass
+            continue
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return
+    raise RuntimeError(f"could not make the folder {path}: something keeps replacing it")
 
 
 def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier: Tier,
