@@ -192,7 +192,7 @@ class Finding:
 
     module: str  # "conv" (the file conv.py of the submission)
     line: int  # 0: the whole module
-    kind: str  # "convolution", "tampering" or "unparsable"
+    kind: str  # "convolution", "tampering", "unparsable" or "forbidden"
     what: str  # what was seen and why it matters; identifiers and fixed words only
 
     def __str__(self) -> str:
@@ -973,6 +973,34 @@ class Scan:
         found = set(self.convolution_in(module, function)
                     + self.tampering_in(self.import_closure(module)))
         return sorted(found, key=lambda f: (f.module != module, f.module, f.line, f.what))
+
+    def uses(self, modules: Iterable[str], prefix: str, why: str) -> list[Finding]:
+        """Where these modules import or name the dotted path ``prefix`` (``torchvision.models``)
+        or anything under it, through any import alias; each a finding of kind "forbidden"
+        (``why``: the words after the name), listed with the other findings once asked."""
+        key = (",".join(modules), prefix)
+        if key in self.asked:
+            return list(self.asked[key])
+        found: set[Finding] = set()
+        for name in modules:
+            module = self.modules.get(name)
+            for node in ast.walk(module.tree) if module else ():
+                paths: set[str] = set()
+                if isinstance(node, ast.Import):
+                    paths = {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    base = module.import_base(node)
+                    paths = {f"{base}.{a.name}" for a in node.names} if base is not None else set()
+                elif isinstance(node, ast.Attribute) and (chain := _chain(node)):
+                    paths = module.paths(chain)
+                hit = next((p for p in sorted(paths)
+                            if p == prefix or p.startswith(prefix + ".")), None)
+                if hit is not None:
+                    shown = hit if len(hit) <= 80 else hit[:77] + "..."
+                    found.add(Finding(name, getattr(node, "lineno", 0), "forbidden",
+                                      f"{shown} ({why})"))
+        self.asked[key] = sorted(found)
+        return list(self.asked[key])
 
     def all_findings(self) -> list[Finding]:
         found = {f for fs in (*self.problems.values(), *self.tampering.values(),

@@ -535,3 +535,32 @@ def test_a_notebook_kernels_check_keeps_conv2d(tmp_path):
 
     namespace = _namespace(solved(load()), ("conv-conv_output_size", "conv-conv2d"))
     assert check("conv2d", namespace=namespace) == 12.0
+
+
+# -- resnet18: torchvision.models, read from the source -----------------------------------------
+@pytest.mark.parametrize("source", [
+    "import torchvision\nx = torchvision.models.resnet18\n",
+    "from torchvision.models import resnet18\n",
+    "from torchvision.models.resnet import BasicBlock\n",
+    "from torchvision import models as m\nBlock = m.resnet.BasicBlock\n",
+    "import torchvision.models.resnet as tvr\n",
+])
+def test_torchvision_models_is_found(tmp_path, source):
+    (tmp_path / "resnet.py").write_text(source)
+    found = scan_submission(tmp_path).uses(["resnet"], "torchvision.models", "ruled out")
+    assert found and found[0].kind == "forbidden" and "torchvision.models" in str(found[0])
+
+
+@pytest.mark.parametrize("source", [
+    "import torchvision.transforms as T\n",
+    "from torchvision.utils import make_grid\n",
+    "models = {'a': 1}\nx = models.resnet\n",  # a variable of its own named models
+])
+def test_other_torchvision_is_not_found(tmp_path, source):
+    (tmp_path / "resnet.py").write_text(source)
+    assert scan_submission(tmp_path).uses(["resnet"], "torchvision.models", "ruled out") == []
+
+
+def test_the_reference_uses_no_torchvision_models():
+    scan = scan_submission(SOLUTIONS)
+    assert scan.uses(scan.import_closure("resnet"), "torchvision.models", "ruled out") == []

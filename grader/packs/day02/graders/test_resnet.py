@@ -168,12 +168,20 @@ def test_resnet18_stage_shapes(student, reference, kit_note):
 
 @pytest.mark.resnet18
 @pytest.mark.points(2)
-def test_resnet18_not_torchvision(student, reference, kit_note):
+def test_resnet18_not_torchvision(student, reference, kit_note, static_scan):
     """built from your own code, not torchvision.models
 
     Evidence: the classes your model's modules report, scored with its layers' outputs behind
-    them.
+    them, and the grader's own reading of resnet.py and the modules it imports (as text, never
+    run): no reference to torchvision.models.
     """
+    found = static_scan.uses(static_scan.import_closure("resnet"), "torchvision.models",
+                             "torchvision's models, which the exercise rules out")
+    if found:
+        fail("the source of resnet.py and the modules it imports, read as text",
+             "; ".join(str(f) for f in found[:3]), "no use of torchvision.models",
+             "the exercise is to build ResNet-18 yourself from your BasicBlock: "
+             "torchvision.models (and its blocks) may not be used", raw=True)
     got = _cached(student, P.resnet18_build, BUILD)["torchvision"]
     if got:
         fail("ResNet18(): where the classes of its modules come from",
