@@ -286,6 +286,37 @@ class ResNet18(nn.Module):"""),
             m.bias.data.zero_()
     return model
 """)),
+    _ok("resnet_init_apply_leaky_default",
+        "model.apply with a nested function, kaiming_normal_ left at its leaky_relu default "
+        "(a=0 gives ReLU's gain), BatchNorms first",
+        (INIT_BODY, """    def init(m: nn.Module) -> None:
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1.0)
+            nn.init.constant_(m.bias, 0.0)
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                m.bias.data.zero_()
+
+    model.apply(init)
+    return model
+""")),
+    _ok("resnet_init_randn_copy",
+        "a fresh torch.randn tensor times the std, copied in under no_grad",
+        (INIT_BODY, """    import math
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+                m.weight.copy_(torch.randn(m.weight.shape) * math.sqrt(2 / fan_out))
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+    return model
+""")),
 ]
 
 VARIANTS = RESNET18_BUGS + PLAIN_VS_RESIDUAL_BUGS + INIT_BUGS + CORRECT
