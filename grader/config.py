@@ -63,6 +63,9 @@ class GradeConfig:
     # (grader/static_check.py); False where it holds the kit's own shims over code that lives
     # elsewhere (a notebook kernel's check(), grader/notebook_api.py)
     read_source: bool = True
+    # what opening the submission skipped (a symbolic link, a name that is not UTF-8), one
+    # line each, for the report's output (grader/submission.py)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "handle", HandleMode(self.handle))

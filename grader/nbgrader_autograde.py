@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.manifest import Pack
+from grader.text import visible
 
 REPORTS = "kit-reports"  # COURSE/kit-reports/<assignment>/<notebook>/<student>/results.json
 STAGING = ".kit-staging"  # COURSE/.kit-staging/<assignment>/<notebook>/<student>/<nb>.ipynb
@@ -117,6 +118,7 @@ def _kit_scores_class():
                 score = 0.0
                 text = (f"{grade_id}: not a kit check, and no kernel runs here; "
                         "give its points by hand in formgrader")
+            text = visible(text, newlines=True)  # students' messages: shown, never obeyed
             cell.outputs = [new_output("stream", name="stdout", text=text + "\n"),
                             new_output("execute_result", data={"text/plain": f"{score:g}"},
                                        execution_count=None)]
@@ -210,6 +212,10 @@ def _autograde(course: Path, assignment: str, *, pack: Pack, students: tuple[str
     for student in who:
         for notebook in notebooks:
             path = course / "submitted" / student / assignment / f"{notebook}.ipynb"
+            if path.is_symlink():  # never followed: it could name any file the grader reads
+                result.notes.append(f"{student}/{notebook}: the submitted notebook is a "
+                                    "symbolic link and was not graded")
+                continue
             if path.is_file():
                 dest = staging / notebook / student / f"{notebook}.ipynb"
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -274,4 +280,4 @@ def summary(result: AutogradeResult) -> str:
               for s, e in sorted(result.grader_errors.items())]
     lines += [f"nbgrader failed: {s}: {e}" for s, e in sorted(result.errors.items())]
     lines += result.notes
-    return "\n".join(lines)
+    return visible("\n".join(lines), newlines=True)  # student ids and notes: grader/text.py

@@ -47,6 +47,7 @@ from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
+from grader.text import visible
 from grader.versions import case_versions
 
 if TYPE_CHECKING:  # grading only: the release's self-check ships no static check
@@ -187,6 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     profile = config.getoption("--kit-profile") or ("grading" if grading else "selfcheck")
     state = KitState(pack, profile, grading, only)
+    if grading is not None:  # what opening the submission skipped: links, undecodable names
+        state.notes.extend(grading.config.notes)
     if grading is not None and grading.config.handle is not HandleMode.UNAVAILABLE and \
             grading.config.read_source:
         from grader.static_check import scan_submission
@@ -458,7 +461,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             result.score = 0.0
             self_check = not state.grading
             package = state.pack.submission_package if self_check else ""
-            result.output = _feedback(call.excinfo, package) if call.excinfo else "failed"
+            # the student's exception messages are in it: shown, never obeyed (text.py)
+            result.output = visible(_feedback(call.excinfo, package) if call.excinfo
+                                    else "failed", newlines=True)
             short = call.excinfo and call.excinfo.errisinstance((ProbeFailure,
                                                                  NotImplementedError))
             if short or (self_check and getattr(item.config.option, "tbstyle", "auto") == "auto"):
@@ -474,11 +479,14 @@ def build_report(state: KitState) -> GradeReport:
     extra: dict[str, Any] = {"versions": case_versions(state.profile)}
     findings = state.scan.all_findings() if state.scan else []
     if findings:  # for a person to read: a finding changes no score by itself
-        extra["static_findings"] = [str(f) for f in findings]
+        extra["static_findings"] = [visible(f) for f in findings]
+    if state.grading is not None and state.grading.config.handle is HandleMode.UNAVAILABLE:
+        # the submission could not be opened: a batch lists it as such, not as graded
+        extra["submission_problem"] = visible(state.grading.config.reason)
     report = GradeReport(list(state.results.values()),
                          execution_time=time.monotonic() - state.started, extra_data=extra)
     lines = [f"{state.pack.title}: {report.score:g} / {report.max_score:g} points."]
-    lines += state.notes
+    lines += [visible(note) for note in state.notes]  # each one line, whatever it holds
     report.output = "\n".join(lines)
     return report
 
@@ -505,7 +513,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("exercise scores")
     terminalreporter.write_line(format_table(report.by_exercise(state.pack.ids)))
     for note in state.notes:
-        terminalreporter.write_line(note)
+        terminalreporter.write_line(visible(note))
     if not state.grading:
         terminalreporter.write_line(SELF_CHECK_NOTE)
 

@@ -56,6 +56,7 @@ PUBLIC_GRADER_FILES = (
     "grader/figures.py",  # pytest exercises --figures DIR
     "grader/versions.py",  # results.json's extra_data.versions (what drew the cases)
     "grader/limits.py", "grader/config.py",  # the plugin's and the handles' settings
+    "grader/text.py",  # what the reports show of a student's text (the plugin's report)
     # the in-process handle calls student code through the worker's guards
     "grader/sandbox/__init__.py", "grader/sandbox/worker/__init__.py",
     "grader/sandbox/worker/guard.py", "grader/sandbox/worker/wire.py",

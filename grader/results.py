@@ -4,7 +4,9 @@
 written atomically (temp file + rename) so a crash never leaves half a report. ``extra_data``
 (Gradescope stores it with the result) carries what decided the cases: ``{"versions": ...}``
 (grader/versions.py), and, when there are any, the static check's findings for a person to
-read (``"static_findings"``, grader/static_check.py).
+read (``"static_findings"``, grader/static_check.py). Every string a student could have put in
+it (exception messages, file names) is written through ``grader.text.visible``: control
+characters and bidi overrides become visible escapes, newlines stay.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from grader.text import visible
 
 
 @dataclass
@@ -34,11 +38,11 @@ class PropertyResult:
 
     def to_gradescope_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name,
+            "name": visible(self.name),
             "score": self.score,
             "max_score": self.max_score,
             "status": "passed" if self.passed else "failed",
-            "output": self.output,
+            "output": visible(self.output, newlines=True),
             "visibility": self.visibility,
             "tags": [self.exercise],
         }
@@ -89,12 +93,12 @@ class GradeReport:
         data = {
             "score": self.score,
             "max_score": self.max_score,
-            "output": self.output,
+            "output": visible(self.output, newlines=True),
             "execution_time": round(self.execution_time, 2),
             "tests": [t.to_gradescope_dict() for t in self.tests],
         }
         if self.extra_data:
-            data["extra_data"] = self.extra_data
+            data["extra_data"] = visible_data(self.extra_data)
         return data
 
     @classmethod
@@ -105,6 +109,17 @@ class GradeReport:
 
     def write_json(self, path: str | Path) -> Path:
         return atomic_write(Path(path), json.dumps(self.to_gradescope_dict(), indent=2) + "\n")
+
+
+def visible_data(value: Any) -> Any:
+    """``value`` (plain JSON data) with every string in it made visible (grader/text.py)."""
+    if isinstance(value, str):
+        return visible(value, newlines=True)
+    if isinstance(value, dict):
+        return {visible(k) if isinstance(k, str) else k: visible_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible_data(v) for v in value]
+    return value
 
 
 def format_table(rows: list[ExerciseScore]) -> str:

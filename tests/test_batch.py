@@ -245,8 +245,9 @@ def test_gradebook_and_summary(tmp_path):
     assert f"67% (2/3) fail `{prop}`" in summary
     assert "33% (1/3) fail `conv2d: values`" in summary
     assert "| `basic_block` | 4 | 1 | 25% | 25% |" in summary
-    assert "## Grader errors" in summary and "`eve`: RuntimeError: boom" in summary
-    assert "`dan`: dan.zip is not a valid zip file" in summary
+    # student text (ids, problems, notes) as code spans it cannot leave (grader/text.py)
+    assert "## Grader errors" in summary and "`eve`: `RuntimeError: boom`" in summary
+    assert "`dan`: `dan.zip is not a valid zip file`" in summary
     assert "ignored notes.txt" in summary
     assert (tmp_path / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -310,7 +311,7 @@ def test_feedback_and_summary_of_the_class(graded_class):
     assert f"Cases drawn with {describe(case_versions())}." in summary
     assert "33% (1/3) fail `conv_output_size: " in summary
     assert "## Grader errors" in summary and "simulated grader failure for dave" in summary
-    assert "`evil`: evil.zip contains an unsafe path" in summary
+    assert "`evil`: `evil.zip contains an unsafe path" in summary
 
 
 OPTIONS = BatchOptions(only=ONLY, handle="in-process", jobs=2, quiet=True)

@@ -10,6 +10,10 @@
 
 Everything is rebuilt from the per-student files on disk at the end of every run, so a
 resumed batch writes exactly what an uninterrupted one would (one row per student).
+
+Student ids, file names, notes and messages are the students' text: Markdown shows them as
+code spans or fenced blocks they cannot leave, the CSV as cells no spreadsheet evaluates, and
+control characters never reach either (grader/text.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from grader.batch.collect import Collection
 from grader.batch.store import Meta, grader_version
 from grader.manifest import Pack
 from grader.results import atomic_write, format_points
+from grader.text import csv_cell, md_code, md_fence, one_line
 from grader.versions import LOCK, describe
 
 TOP_FAILED = 15
@@ -79,10 +84,10 @@ def gradebook_csv(rows: list[Row], pack: Pack) -> str:
     writer.writerow(["student", "total", *pack.ids])
     for row in rows:
         if row.results is None:  # no grade yet: empty cells, never a fake 0
-            writer.writerow([row.student, ""] + [""] * len(pack.ids))
+            writer.writerow([csv_cell(row.student), ""] + [""] * len(pack.ids))
             continue
         scores = row.exercise_scores()
-        writer.writerow([row.student, format_points(row.results["score"])]
+        writer.writerow([csv_cell(row.student), format_points(row.results["score"])]
                         + [format_points(scores[ex][0]) if ex in scores else "" for ex in pack.ids])
     return buf.getvalue()
 
@@ -162,20 +167,22 @@ def summary_markdown(rows: list[Row], pack: Pack, found: Collection,
                   f"Share of the {len(opened)} submissions that could be opened failing each "
                   "property:", ""]
         for name, n, of in failed[:TOP_FAILED]:
-            lines.append(f"- {round(100 * n / of)}% ({n}/{of}) fail `{name}`")
+            lines.append(f"- {round(100 * n / of)}% ({n}/{of}) fail {_code(name)}")
     lines += static_findings_lines(reported)
     if errors:
         lines += ["", "## Grader errors", "",
                   "The end of each grading process's output is in `STUDENT/.batch.json` "
                   "(`log_tail`).", ""]
-        lines += [f"- `{r.student}`: {_one_line(r.meta.error if r.meta else 'not graded')}"
+        lines += [f"- {_code(r.student)}: {_code(r.meta.error if r.meta else 'not graded', 400)}"
                   for r in errors]
     if unopened:
         lines += ["", "## Submissions that could not be opened", ""]
-        lines += [f"- `{r.student}`: {_one_line(r.meta.problem)}" for r in unopened if r.meta]
-    notes = list(found.notes) + [f"`{s.id}`: {n}" for s in found.students for n in s.notes]
+        lines += [f"- {_code(r.student)}: {_code(r.meta.problem, 400)}" for r in unopened
+                  if r.meta]
+    notes = [_code(n, 400) for n in found.notes]
+    notes += [f"{_code(s.id)}: {_code(n, 400)}" for s in found.students for n in s.notes]
     if notes:
-        lines += ["", "## Input notes", ""] + [f"- {_one_line(n)}" for n in notes]
+        lines += ["", "## Input notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -192,7 +199,7 @@ def versions_lines(reported: list[Row], shown: int = 10) -> list[str]:
              f"same cases. Install the grading lock (`{LOCK}`) on every grading machine and "
              "grade them again.", ""]
     for text, students in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
-        names = ", ".join(f"`{s}`" for s in students[:shown])
+        names = ", ".join(_code(s) for s in students[:shown])
         lines.append(f"- {len(students)} with {text}: {names}"
                      + (" ..." if len(students) > shown else ""))
     return lines
@@ -225,15 +232,9 @@ def _findings(row: Row) -> list[str]:
 
 
 def _code(text: str, limit: int = 200) -> str:
-    """Text a submission chose (a file name in a finding, a student id), as one code span it
-    cannot leave: one line, no backtick."""
-    safe = _one_line(text, limit).replace("`", "'")
-    return f"`{safe}`"
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """Text a submission chose (a file name in a finding, a student id, a note naming its
+    files), as one code span it cannot leave (grader/text.py)."""
+    return md_code(text, limit)
 
 
 def histogram_png(rows: list[Row], pack: Pack) -> bytes:
@@ -304,11 +305,11 @@ def canvas_json(found: Collection) -> str:
 
 def feedback_markdown(student: str, results: dict[str, Any], pack: Pack) -> str:
     """The report, for the student to read: the table, then what failed and why."""
-    lines = [f"# {pack.title}: feedback for {student}", "",
+    lines = [f"# {pack.title}: feedback for {_code(student)}", "",
              f"**Score: {format_points(results['score'])} / "
              f"{format_points(results['max_score'])}**", ""]
-    if results.get("output"):
-        lines += [line + "  " for line in results["output"].splitlines()] + [""]
+    if results.get("output"):  # the tier, notes naming the student's files: as written
+        lines += [md_fence(results["output"]), ""]
     by_ex: dict[str, list[dict[str, Any]]] = {}
     for t in results["tests"]:
         by_ex.setdefault(t["tags"][0], []).append(t)
@@ -316,16 +317,19 @@ def feedback_markdown(student: str, results: dict[str, Any], pack: Pack) -> str:
     lines += ["| exercise | points | properties passed |", "|---|---:|---:|"]
     for ex in order:
         tests = by_ex[ex]
-        lines.append(f"| `{ex}` | {format_points(sum(t['score'] for t in tests))} / "
+        lines.append(f"| {md_code(ex, table=True)} | "
+                     f"{format_points(sum(t['score'] for t in tests))} / "
                      f"{format_points(sum(t['max_score'] for t in tests))} | "
                      f"{sum(t['status'] == 'passed' for t in tests)} / {len(tests)} |")
     failed = [t for ex in order for t in by_ex[ex] if t["status"] != "passed"]
     if failed:
         lines += ["", "## What to look at", ""]
         for t in failed:
-            text = (t.get("output") or "failed").replace("```", "'''")
-            lines += [f"### {t['name']} ({format_points(t['score'])} / "
-                      f"{format_points(t['max_score'])})", "", "```text", text, "```", ""]
+            # the property's name is the grader's docstring; its output holds the student's
+            # messages: a block they cannot close
+            lines += [f"### {one_line(t['name'], 300)} ({format_points(t['score'])} / "
+                      f"{format_points(t['max_score'])})", "",
+                      md_fence(t.get("output") or "failed"), ""]
     else:
         lines += ["", "Every property passed."]
     return "\n".join(lines).rstrip() + "\n"

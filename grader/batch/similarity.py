@@ -45,6 +45,7 @@ from grader.batch.collect import Collection, Student, write_files
 from grader.manifest import Pack
 from grader.results import atomic_write
 from grader.submission import SubmissionError, open_submission
+from grader.text import md_code, md_fence, visible
 
 K = 25  # k-gram length in normalised characters: copydetect's default noise threshold
 MIN_SHARED = 100  # normalised characters (about four statements) a module must share to count
@@ -560,40 +561,44 @@ def similarity_markdown(report: Report) -> str:
     if len(groups) < len(flagged):
         lines += ["", f"The flagged pairs link {sum(map(len, groups))} students in "
                   f"{len(groups)} group{'s' if len(groups) != 1 else ''}: "
-                  + "; ".join(", ".join(f"`{s}`" for s in g) for g in groups) + "."]
+                  + "; ".join(", ".join(md_code(s) for s in g) for g in groups) + "."]
     if len(report.students) > 2 and len(flagged) > report.pair_count // 2:
         lines += ["", "**Most of the class is flagged.** Code that every student was given "
                   "and that is not counted yet (a template, last year's handout, a shared "
                   "starter notebook) looks like copying: pass it with `--allowed DIR`."]
     for n, pair in enumerate(flagged[:DETAILED], 1):
-        lines += ["", f"## {n}. `{pair.a}` and `{pair.b}`: {_pct(pair.score)}", "",
-                  f"All own code: {_pct(pair.overall_a)} of `{pair.a}`'s is in `{pair.b}`'s, "
-                  f"{_pct(pair.overall_b)} of `{pair.b}`'s in `{pair.a}`'s.", "",
-                  f"| module | `{pair.a}` | `{pair.b}` |", "|---|---:|---:|"]
-        lines += [f"| `{r.module}` | {_pct(r.a)} | {_pct(r.b)} |" for r in pair.modules
-                  if r.shared_a or r.shared_b]
+        a, b = md_code(pair.a), md_code(pair.b)
+        lines += ["", f"## {n}. {a} and {b}: {_pct(pair.score)}", "",
+                  f"All own code: {_pct(pair.overall_a)} of {a}'s is in {b}'s, "
+                  f"{_pct(pair.overall_b)} of {b}'s in {a}'s.", "",
+                  f"| module | {md_code(pair.a, table=True)} | {md_code(pair.b, table=True)} |",
+                  "|---|---:|---:|"]
+        lines += [f"| {md_code(r.module, table=True)} | {_pct(r.a)} | {_pct(r.b)} |"
+                  for r in pair.modules if r.shared_a or r.shared_b]
         shown = pair.fragments[:MD_FRAGMENTS]
         if shown:
             lines += ["", f"Longest shared fragment{'s' if len(shown) > 1 else ''}:"]
-        for frag in shown:
-            lines += ["", "```text", *_side_by_side(
+        for frag in shown:  # the students' code, in a block no line of it can close
+            lines += ["", md_fence("\n".join(_side_by_side(
                 frag.text_a, frag.text_b, (_where(pair.a, frag.module_a, frag.lines_a),
-                                           _where(pair.b, frag.module_b, frag.lines_b))), "```"]
+                                           _where(pair.b, frag.module_b, frag.lines_b)))))]
     if len(flagged) > DETAILED:
         lines += ["", f"## The other {len(flagged) - DETAILED} flagged pairs", "",
                   "| pair | score | all own code |", "|---|---:|---:|"]
-        lines += [f"| `{p.a}` and `{p.b}` | {_pct(p.score)} | {_pct(p.overall_a)} / "
-                  f"{_pct(p.overall_b)} |" for p in flagged[DETAILED:]]
+        lines += [f"| {md_code(p.a, table=True)} and {md_code(p.b, table=True)} | "
+                  f"{_pct(p.score)} | {_pct(p.overall_a)} / {_pct(p.overall_b)} |"
+                  for p in flagged[DETAILED:]]
     near = [p for p in report.pairs if not p.flagged][:NEAR_MISSES]
     if near:
         lines += ["", "## Closest pairs under the threshold", ""]
-        lines += [f"- `{p.a}` and `{p.b}`: {_pct(p.score)}" for p in near]
+        lines += [f"- {md_code(p.a)} and {md_code(p.b)}: {_pct(p.score)}" for p in near]
     if report.not_compared:
         lines += ["", "## Not compared", ""]
-        lines += [f"- `{s}`: {' '.join(why.split())}" for s, why in report.not_compared.items()]
+        lines += [f"- {md_code(s)}: {md_code(why, 400)}"
+                  for s, why in report.not_compared.items()]
     if report.notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
-    return "\n".join(lines) + "\n"
+        lines += ["", "## Notes", ""] + [f"- {md_code(n, 400)}" for n in report.notes]
+    return visible("\n".join(lines) + "\n", newlines=True, tabs=True)
 
 
 CSS = """
@@ -609,6 +614,8 @@ mark { background: #ffd2d2; }
 
 
 def similarity_html(report: Report) -> str:
+    """The browsable report: every text goes through html.escape, and the whole page through
+    grader.text.visible (no control character or bidi override of a student's survives)."""
     e = html.escape
     flagged = report.flagged
     out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
@@ -653,7 +660,7 @@ def similarity_html(report: Report) -> str:
         out += [f"<li>{e(s)}: {e(why)}</li>" for s, why in report.not_compared.items()]
         out.append("</ul>")
     out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    return visible("\n".join(out) + "\n", newlines=True, tabs=True)
 
 
 def summary_line(report: Report) -> str:
@@ -670,6 +677,11 @@ def write_reports(report: Report, out: Path) -> list[Path]:
     from grader.batch.store import BatchLock
 
     out.mkdir(parents=True, exist_ok=True)
+    for name in ("similarity.md", "similarity.html"):
+        if (out / name).is_dir() or (out / name).is_symlink():  # a student folder of a batch
+            raise SimilarityError(f"{out / name} is a folder (a student's, graded before the "
+                                  "batch reserved the name?): move it, or write the reports "
+                                  "to another folder")
     with BatchLock(out):  # a batch rewriting summary.md now would lose the line
         written = [atomic_write(out / "similarity.md", similarity_markdown(report)),
                    atomic_write(out / "similarity.html", similarity_html(report))]
