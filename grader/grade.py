@@ -25,6 +25,7 @@ from grader.plugin import KitGrading
 from grader.results import GradeReport
 from grader.sandbox.launcher import protect
 from grader.submission import SubmissionError, open_submission
+from grader.text import one_line
 
 GRADER_DIR = Path(__file__).resolve().parent
 REPO = GRADER_DIR.parent
@@ -46,16 +47,19 @@ def grade(submission: str | Path, out: str | Path = "grading-report", *,
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     protect(out)  # a worker running as another uid cannot even list the report folder
+    notes: list[str] = []  # what opening it skipped (links ...): into the report
     try:
-        with open_submission(submission, pack.modules) as package_dir, \
+        with open_submission(submission, pack.modules, notes) as package_dir, \
                 early_sandbox(package_dir, pack, config) as early:
-            return run_graders(pack, package_dir, out, config, quiet, early)
+            return run_graders(pack, package_dir, out, replace(config, notes=tuple(notes)),
+                               quiet, early)
     except SubmissionError as exc:
         # still a complete report: every property fails with the one-line reason
+        reason = one_line(exc, 500) or "the submission could not be opened"
         if not quiet:
-            print(f"could not open the submission: {exc}")
+            print(f"could not open the submission: {reason}")
         return run_graders(pack, out, out, replace(config, handle=HandleMode.UNAVAILABLE,
-                                                   reason=str(exc)), quiet)
+                                                   reason=reason), quiet)
 
 
 @contextlib.contextmanager

@@ -46,6 +46,14 @@ WORKER_WAIT_S = 120.0
 # nbgrader's Execute.timeout per cell (its default 30 s is too short for the smoke test).
 CELL_TIMEOUT_S = 300
 
+# -- what a submission is made of (the trusted grader parses it: grader/submission.py) --------
+# A submitted notebook, read as JSON by the grader: the course's own is about 50 KB; nbgrader's
+# sanitizing and a student's outputs make more, never megabytes of source.
+NOTEBOOK_MAX_BYTES = 16 << 20
+# A student id (a batch's folder name per student, grader/batch/collect.py), in UTF-8 bytes:
+# well under the file system's 255 for one name, with room for what the batch adds.
+STUDENT_ID_MAX_BYTES = 100
+
 # -- a reply from a worker (decoded in the grader: grader/sandbox/worker/wire.py) ------------
 # Everything in a reply is chosen by the student, so the grader refuses it before it
 # materialises more than these. The largest honest reply is a ResNet-18's trained weights:

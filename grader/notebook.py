@@ -36,7 +36,8 @@ from grader import limits
 from grader.manifest import Pack
 from grader.packs import DEFAULT_PACK
 from grader.release import REPO, ReleaseError, find_regions, solutions_dir_of
-from grader.submission import SubmissionError
+from grader.submission import SubmissionError, read_regular_file
+from grader.text import one_line
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
@@ -372,8 +373,21 @@ def make_nbgrader_course(root: str | Path, pack: Pack, *, only: tuple[str, ...] 
 
 # -- a submitted notebook, as modules -----------------------------------------------------------
 def _cell_text(cell: dict[str, Any]) -> str:
+    """A cell's source: a string or a list of strings (nbformat); SubmissionError otherwise."""
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    raise SubmissionError(f"a code cell's source is {type(source).__name__} "
+                          f"{one_line(repr(source), 60)}, not text")
+
+
+def _nbgrader_meta(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's ``metadata.nbgrader``, or {} when it is missing or not a mapping."""
+    metadata = cell.get("metadata")
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _without_magics(code: str) -> str:
@@ -386,8 +400,12 @@ def _names(code: str) -> tuple[set[str], set[str]]:
     """(top-level names ``code`` defines, names it reads but never binds); empty if broken."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+        return _names_of(tree)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # broken, or nested too deep
         return set(), set()
+
+
+def _names_of(tree: ast.Module) -> tuple[set[str], set[str]]:
     defined = set(_top_level(tree))
     bound: set[str] = set()
     read: set[str] = set()
@@ -410,13 +428,12 @@ def notebook_sources(nb: dict[str, Any], modules: tuple[str, ...], name: str = "
     for cell in nb.get("cells", []):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        meta = _nbgrader_meta(cell)
         grade_id = str(meta.get("grade_id", ""))
-        code = _without_magics(_cell_text(cell))
         if grade_id == SETUP_ID:
-            setup.append(code)
+            setup.append(_without_magics(_cell_text(cell)))
         elif meta.get("solution") and module_of(grade_id) in cells:
-            cells[module_of(grade_id)].append(code)
+            cells[module_of(grade_id)].append(_without_magics(_cell_text(cell)))
     bodies = {m: "\n\n\n".join(c) for m, c in cells.items() if c}
     names = {m: _names(body) for m, body in bodies.items()}
     out = {}
@@ -424,7 +441,7 @@ def notebook_sources(nb: dict[str, Any], modules: tuple[str, ...], name: str = "
         wanted = names[module][1] - names[module][0]
         imports = [_import_from(other, wanted & names[other][0]) for other in bodies
                    if other != module and wanted & names[other][0]]
-        header = EXTRACT_HEADER.format(name=name).rstrip()
+        header = EXTRACT_HEADER.format(name=one_line(name, 200)).rstrip()  # a comment
         out[module] = "\n\n".join([header, *setup, *imports, body]) + "\n"
     return out
 
@@ -439,20 +456,40 @@ def _import_from(module: str, names: set[str]) -> str:
 def notebook_to_package(path: str | Path, out_dir: str | Path,
                         modules: tuple[str, ...]) -> list[Path]:
     """Write the modules a submitted notebook holds into ``out_dir`` (a module with no cell in
-    the notebook is not written, so the report says it is missing)."""
+    the notebook is not written, so the report says it is missing). The notebook is data:
+    read without following a link, at most ``limits.NOTEBOOK_MAX_BYTES``; whatever is wrong
+    with it (JSON nested too deeply, cells of the wrong types) is one SubmissionError."""
     path, out_dir = Path(path), Path(out_dir)
+    name = one_line(path.name, 200)
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular_file(path, limits.NOTEBOOK_MAX_BYTES)
+    except OSError as exc:
+        raise SubmissionError(f"{name} cannot be read ({one_line(exc.strerror or exc, 80)})"
+                              ) from None
+    if len(data) > limits.NOTEBOOK_MAX_BYTES:
+        raise SubmissionError(f"{name} is larger than {limits.NOTEBOOK_MAX_BYTES >> 20} MiB")
+    try:
+        nb = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SubmissionError(f"{path.name} is not a notebook (not JSON: {exc})") from None
+        raise SubmissionError(f"{name} is not a notebook (not JSON: {one_line(exc, 120)})"
+                              ) from None
+    except (RecursionError, MemoryError):
+        raise SubmissionError(f"{name} is not a notebook (its JSON is nested too deeply to "
+                              "read)") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise SubmissionError(f"{path.name} is not a notebook (no list of cells)")
-    sources = notebook_sources(nb, tuple(modules), path.name)
+        raise SubmissionError(f"{name} is not a notebook (no list of cells)")
+    try:
+        sources = notebook_sources(nb, tuple(modules), name)
+    except SubmissionError as exc:
+        raise SubmissionError(f"{name} is not a notebook this kit can read: {exc}") from None
+    except (RecursionError, MemoryError, TypeError, ValueError, AttributeError) as exc:
+        raise SubmissionError(f"{name} is not a notebook this kit can read "
+                              f"({type(exc).__name__})") from None
     if not sources:
-        raise SubmissionError(f"{path.name} has no solution cells of this assignment (their "
+        raise SubmissionError(f"{name} has no solution cells of this assignment (their "
                               "nbgrader grade_id names the module: conv-..., blocks-...)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "__init__.py").write_text(f'"""The solution cells of {path.name}."""\n')
+    (out_dir / "__init__.py").write_text(f"# The solution cells of {name}.\n")  # one line
     written = []
     for module, text in sources.items():
         (out_dir / f"{module}.py").write_text(text, encoding="utf-8")

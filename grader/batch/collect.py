@@ -29,14 +29,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.submission import MAX_ZIP_BYTES, MAX_ZIP_FILES, SubmissionError, read_zip
+from grader import limits
+from grader.submission import (
+    DAMAGED,
+    MAX_ZIP_BYTES,
+    MAX_ZIP_FILES,
+    SubmissionError,
+    path_problem,
+    read_zip,
+)
+from grader.text import clip_utf8, one_line
 
 MAX_CLASS_ENTRIES = 500_000  # members of a class zip / files under a class folder
 MAX_DEPTH = 12  # folder levels below a student's folder
 JUNK_PARTS = {"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db"}
 CODE = (".py", ".ipynb")  # a submission holding neither has nothing to grade
+# Every name the kit writes into a batch's output folder beside the students' folders (a
+# student's id is their folder's name): an id equal to one, in any case, gets a "_" appended.
+# Temporary and lock files start with "." (.batch.lock, .summary.md.*.tmp), as no id does.
 RESERVED_IDS = {"gradebook.csv", "summary.md", "histogram.png", "batch.log", "canvas.json",
-                "canvas-import.csv"}
+                "canvas-import.csv", "similarity.md", "similarity.html", "kit-reports"}
+MAX_ID_BYTES = limits.STUDENT_ID_MAX_BYTES
 # login, optional LATE, user id, submission id, the file's own name
 CANVAS_NAME = re.compile(r"^(?P<login>.+?)_(?:late_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$",
                          re.IGNORECASE)
@@ -88,6 +101,11 @@ def _utf8(name: str) -> bool:
     except UnicodeEncodeError:  # os.listdir's surrogate escapes for undecodable bytes
         return False
     return True
+
+
+def _escaped(name: str) -> bool:
+    """Whether ``name``'s lone surrogates are all surrogateescape's (undecodable bytes)."""
+    return all(not "\ud800" <= c <= "\udfff" or "\udc80" <= c <= "\udcff" for c in name)
 
 
 def _shown(name: str) -> str:
@@ -169,11 +187,24 @@ def list_zip(zf: zipfile.ZipFile) -> list[Entry]:
 
 # -- students ----------------------------------------------------------------------------------
 def safe_id(name: str) -> str:
-    """A student id usable as a folder name and a CSV cell: letters, digits and ``_.@+-``."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace") if not _utf8(name) else name
+    """A student id usable as a folder name, a command-line value and a CSV cell, by
+    construction: letters, digits and ``_.@+-`` (any script's letters: NFC-normalised), never
+    starting with ``.`` (a hidden file, ``..``) or with ``- + @`` (an option, a spreadsheet
+    formula), at most ``MAX_ID_BYTES`` bytes of UTF-8 (a long name keeps a hash of the whole,
+    so two long names stay two ids), and never a name the batch writes in its output folder
+    (``RESERVED_IDS``). A plain ASCII id (``alice``, ``s1234567``, ``j.doe``) is unchanged."""
+    text = name
+    if not _utf8(name):  # an undecodable name's bytes, as \xNN
+        raw = name.encode("utf-8", "surrogateescape" if _escaped(name) else "surrogatepass")
+        text = raw.decode("utf-8", "backslashreplace")
     text = unicodedata.normalize("NFC", text)
-    text = re.sub(r"[^\w.@+-]", "_", text).lstrip(".")[:100] or "_"
-    return text + "_" if text.lower() in RESERVED_IDS else text
+    text = re.sub(r"[^\w.@+-]", "_", text).lstrip(".") or "_"
+    if text.startswith(("-", "+", "@")):
+        text = "_" + text
+    if len(text.encode("utf-8")) > MAX_ID_BYTES:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+        text = clip_utf8(text, MAX_ID_BYTES - len(digest) - 1) + "_" + digest
+    return text + "_" if text.casefold() in RESERVED_IDS else text
 
 
 def _is_junk(parts: Iterable[str]) -> bool:
@@ -184,7 +215,7 @@ def _read(entry: Entry, student: Student | None) -> bytes | None:
     """An entry's bytes; None (and a note) when it vanished or cannot be read."""
     try:
         return entry.read()
-    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+    except DAMAGED as exc:  # a class zip's damaged member, a file gone since the listing
         if student is not None:
             student.notes.append(f"{entry.shown} could not be read and was ignored "
                                  f"({type(exc).__name__})")
@@ -230,7 +261,7 @@ def _student_from_zip(sid: str, origin: str, data: bytes) -> Student:
     except SubmissionError as exc:
         student.problem = str(exc)
     except Exception as exc:  # noqa: BLE001  (a malformed zip must cost one student only)
-        student.problem = f"{origin} could not be read ({type(exc).__name__}: {exc})"
+        student.problem = f"{origin} could not be read ({type(exc).__name__}, {one_line(exc, 200)})"
     student.files = {k: v for k, v in student.files.items()
                      if not _is_junk(PurePosixPath(k).parts)}
     return student
@@ -354,6 +385,10 @@ def _check(students: list[Student]) -> list[Student]:
                                   "grade again"))
             continue
         student = same[0]
+        problem = path_problem(tuple(PurePosixPath(p).parts) for p in student.files)
+        if problem and not student.problem:  # a Canvas file's name, a folder's odd layout
+            student.files.clear()
+            student.problem = f"{student.origin}: {problem}"
         if not student.problem and not student.files:
             student.problem = f"{student.origin} is empty: nothing was handed in"
         elif not student.problem and not any(p.endswith(CODE) for p in student.files):
