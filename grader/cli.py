@@ -12,6 +12,9 @@
     python -m grader canvas-csv OUT --gradebook EXPORT.csv --assignment "TITLE (ID)" [--out CSV]
     python -m grader similarity OUT --submissions SUBMISSIONS [--allowed DIR] [--threshold T]
     python -m grader gradescope OUT.zip [--force]
+
+``dl-kit VERB ...`` (the console script, grader/entry.py) is the same command line, and never
+imports from the working directory; ``python -m grader`` drops it too, once the kit is found.
 """
 
 from __future__ import annotations
@@ -21,16 +24,34 @@ import sys
 
 from grader.config import parse_only
 from grader.packs import DEFAULT_PACK
+from grader.text import visible
 
 
 def _grade(args: argparse.Namespace) -> int:
     from grader.grade import grade
 
+    warn_working_directory(args.submission)
     report = grade(args.submission, args.out, only=parse_only(args.only), pack_name=args.pack,
                    handle=args.handle, probe_timeout=args.timeout,
                    allow_unsandboxed=args.allow_unsandboxed)
-    print(f"report written to {args.out}/results.json: {report.score:g} / {report.max_score:g}")
+    print(f"report written to {visible(args.out)}/results.json: {report.score:g} / "
+          f"{report.max_score:g}")
     return 0
+
+
+def warn_working_directory(submission: str) -> None:
+    """A warning on stderr when the working directory is inside the submission: the kit never
+    imports from it (grader/entry.py), but other tools started there might."""
+    from pathlib import Path
+
+    try:
+        inside = Path.cwd().resolve().is_relative_to(Path(submission).resolve())
+    except (OSError, RuntimeError):
+        return
+    if inside and Path(submission).resolve().is_dir():
+        print("warning: the working directory is inside the submission; the kit imports "
+              "nothing from it, but grade from another folder (README, \"What a submission "
+              "can steer\")", file=sys.stderr)
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -47,7 +68,7 @@ def _figures(args: argparse.Namespace) -> int:
     with open_submission(args.submission, pack.modules) as folder, \
             open_handle(folder, args.handle, pack.name) as handle:
         figures = draw_all(handle, args.out, pack)
-    print(summary(figures))
+    print(visible(summary(figures), newlines=True))
     return 0
 
 
@@ -123,9 +144,9 @@ def _nbgrader_autograde(args: argparse.Namespace) -> int:
                                     jobs=args.jobs, force=args.force, pack=load_pack(args.pack),
                                     allow_unsandboxed=args.allow_unsandboxed)
     except AutogradeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(exc)}", file=sys.stderr)
         return 2
-    print(summary(result))
+    print(visible(summary(result), newlines=True))
     print(f"recorded in the gradebook; feedback: nbgrader generate_feedback {args.assignment}; "
           "grades: nbgrader export")
     return result.exit_code
@@ -151,16 +172,17 @@ def _canvas_csv(args: argparse.Namespace) -> int:
     try:
         done = canvas_csv(args.batch_out, args.gradebook, args.assignment, args.out)
     except CanvasCsvError as exc:
-        for line in exc.warnings:
-            print(f"warning: {line}", file=sys.stderr)
+        for line in exc.warnings:  # Canvas names are the students' own: shown, never obeyed
+            print(f"warning: {visible(line)}", file=sys.stderr)
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {visible(line)}", file=sys.stderr)
         return 2
     for line in done.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {visible(line)}", file=sys.stderr)
     for line in done.notes:
-        print(line)
-    print(f"wrote {done.path}: {done.column!r} filled for {done.filled} student"
+        print(visible(line))
+    print(f"wrote {visible(done.path)}: {visible(repr(done.column))} filled for "
+          f"{done.filled} student"
           + ("s" if done.filled != 1 else "")
           + (f", {len(done.warnings)} left as exported (warnings above)" if done.warnings
              else "") + "; import it in Canvas: Grades > Import")
@@ -184,13 +206,13 @@ def _similarity(args: argparse.Namespace) -> int:
                                allowed=Path(args.allowed) if args.allowed else None,
                                threshold=DEFAULT_THRESHOLD if args.threshold is None
                                else args.threshold)
+        written = write_reports(report, Path(args.out))
     except SimilarityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {visible(exc)}", file=sys.stderr)
         return 2
-    written = write_reports(report, Path(args.out))
     print(f"{len(report.flagged)} of {report.pair_count} pairs flagged at threshold "
           f"{report.threshold:g} ({len(report.students)} submissions compared; no score "
-          "changed) -> " + ", ".join(str(p) for p in written))
+          "changed) -> " + ", ".join(visible(p) for p in written))
     return 0
 
 
@@ -340,17 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["grade"]:  # before torch: a re-exec is cheap here
+        from grader.entry import trusted_argv
         from grader.sandbox.zygote import clean_environment
 
-        clean_environment(["-m", "grader", *sys.argv[1:]])
+        # as python -m grader, minus the working directory on sys.path (grader/entry.py)
+        clean_environment(trusted_argv("grader", sys.argv[1:])[1:])
     from grader.submission import SubmissionError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError, SubmissionError) as exc:
-        # one clear line, never a traceback wall
-        print(f"error: {exc}", file=sys.stderr)
+        # one clear line, never a traceback wall (and never a student's escape sequence)
+        print(f"error: {visible(exc)}", file=sys.stderr)
         return 2
 
 

@@ -43,7 +43,9 @@ from grader.batch.store import (
     save_graded,
 )
 from grader.config import check_only, parse_only
+from grader.entry import trusted_argv
 from grader.packs import DEFAULT_PACK, load_pack
+from grader.text import one_line, visible
 from grader.versions import LOCK, case_versions, differences
 
 DEFAULT_PROBE_TIMEOUT_S = limits.PROBE_TIMEOUT_S  # fixed: a busy worker changes no timeout
@@ -146,16 +148,18 @@ def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], pr
                          options: dict[str, Any], threads: int) -> dict[str, Any]:
     submission, out, log_path = tmp / "submission", tmp / "out", tmp / "grade.log"
     write_files(submission, files)
-    argv = [sys.executable, "-m", "grader.batch.run", str(submission), str(out),
-            "--student", student_id, "--handle", options["handle"],
-            "--timeout", str(options["probe_timeout"]), "--threads", str(threads),
-            "--pack", options["pack"], "--parent", str(os.getpid()), "--t0", repr(time.time())]
+    # every value as --option=VALUE: an id or a problem that starts with "-" stays a value
+    args = [str(submission), str(out), f"--student={student_id}",
+            f"--handle={options['handle']}", f"--timeout={options['probe_timeout']}",
+            f"--threads={threads}", f"--pack={options['pack']}", f"--t0={time.time()!r}"]
     if options["only"]:
-        argv += ["--only", ",".join(options["only"])]
+        args += [f"--only={','.join(options['only'])}"]
     if options.get("allow_unsandboxed"):
-        argv += ["--allow-unsandboxed"]
+        args += ["--allow-unsandboxed"]
     if problem:
-        argv += ["--unavailable", problem]
+        args += [f"--unavailable={problem}"]
+    # python -m grader.batch.run, never importing from this worker's working directory
+    argv = trusted_argv("grader.batch.run", [*args, f"--parent={os.getpid()}"])
     # the same grade on every worker: no pytest/hypothesis knobs from the worker's shell
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
@@ -168,7 +172,7 @@ def _grade_in_subprocess(tmp: Path, student_id: str, files: dict[str, bytes], pr
         try:
             server = WarmServer.shared(threads, env)
             warm_server = server.proc.pid
-            code = server.grade(argv[3:], log_path, options["submission_timeout"])
+            code = server.grade(args, log_path, options["submission_timeout"])
         except TimeoutError:
             return too_long
         except WarmServerError:  # a fresh grading process instead
@@ -392,8 +396,20 @@ def run_batch(source: str | Path, out: str | Path,
                 todo.append(s)
 
         def on_result(student: Student, answer: dict[str, Any]) -> None:
+            try:
+                save_result(student, answer)
+            except OSError as exc:  # this student's folder cannot be written: the rest go on
+                result.errors[student.id] = (f"its reports could not be written to "
+                                             f"{out / student.id} ({exc.strerror or exc})")
+                _tell(options, student, result.errors[student.id])
+
+        def save_result(student: Student, answer: dict[str, Any]) -> None:
+            # a submission the grading process could not open (a broken notebook) is a
+            # student's problem, as one collection found: "could not be opened", not graded
+            found_problem = (((answer.get("results") or {}).get("extra_data") or {})
+                             .get("submission_problem") or "")
             meta = Meta(student.id, student.digest(), answer.get("grader_version", ""),
-                        settings, "graded", problem=student.problem,
+                        settings, "graded", problem=student.problem or str(found_problem),
                         worker=answer.get("worker", ""), timings=answer.get("timings", {}),
                         log_tail=answer.get("log_tail", ""),
                         versions=answer.get("versions", {}))
@@ -410,11 +426,7 @@ def run_batch(source: str | Path, out: str | Path,
                 meta.status, meta.error = "grader_error", answer.get("error", "unknown error")
                 save_error(out / student.id, meta)
                 result.errors[student.id] = meta.error
-                if not options.quiet:
-                    from tqdm import tqdm
-
-                    tqdm.write(f"grader error on {student.id}: {meta.error[:300]}",
-                               file=sys.stderr)
+                _tell(options, student, meta.error)
 
         if todo:
             grade_students(todo, out, options, on_result, already=len(result.skipped))
@@ -434,14 +446,24 @@ def _mismatch(meta: Meta, version: str, versions: dict[str, str]) -> str:
             "install the same kit on every worker")
 
 
+def _tell(options: BatchOptions, student: Student, error: str) -> None:
+    """A grader error on the terminal, as it happens (one line, shown and never obeyed)."""
+    if not options.quiet:
+        from tqdm import tqdm
+
+        tqdm.write(f"grader error on {visible(student.id)}: {one_line(error, 300)}",
+                   file=sys.stderr)
+
+
 def _add_notes(results: dict[str, Any], student: Student) -> None:
     """What collection skipped or renamed goes into the student's report too."""
     if student.notes:
-        results["output"] = "\n".join([results.get("output", "")] + student.notes).strip()
+        results["output"] = "\n".join([results.get("output", "")]
+                                      + [visible(n) for n in student.notes]).strip()
 
 
 if __name__ == "__main__":
     from grader.sandbox.zygote import clean_environment
 
-    clean_environment(["-m", "grader.batch.run", *sys.argv[1:]])
+    clean_environment(trusted_argv("grader.batch.run", sys.argv[1:])[1:])
     sys.exit(grade_main())

@@ -39,8 +39,10 @@ class WarmServer:
 
     def __init__(self, threads: int, env: dict[str, str]) -> None:
         self.threads = threads
+        from grader.entry import trusted_argv
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.batch.warm"],
+            trusted_argv("grader.batch.warm", []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True)
         if self._read(120.0) != {"ready": True}:
@@ -182,7 +184,8 @@ def _grade_child(argv: list[str], log: int) -> None:
 
 
 if __name__ == "__main__":
+    from grader.entry import trusted_argv
     from grader.sandbox.zygote import clean_environment
 
-    clean_environment(["-m", "grader.batch.warm", *sys.argv[1:]])
+    clean_environment(trusted_argv("grader.batch.warm", sys.argv[1:])[1:])
     serve()
