@@ -112,9 +112,10 @@ class GradeReport:
 
 
 def visible_data(value: Any) -> Any:
-    """``value`` (plain JSON data) with every string in it made visible (grader/text.py)."""
+    """``value`` (plain JSON data) with every string in it made visible (grader/text.py): one
+    line each, as extra_data's entries are (a file name's newline cannot start another)."""
     if isinstance(value, str):
-        return visible(value, newlines=True)
+        return visible(value)
     if isinstance(value, dict):
         return {visible(k) if isinstance(k, str) else k: visible_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -17,9 +17,10 @@ through one of these, and nothing else decides what is shown:
 title, clipboard and hyperlink sequences; CR rewrites a line), DEL, the bidirectional
 overrides and isolates (U+202A-U+202E, U+2066-U+2069, the marks U+200E/U+200F/U+061C, which
 reorder what a reader sees), the line and paragraph separators, the byte-order mark and lone
-surrogates (an undecodable file name) into ``\\x1b``, ``\\u202e``, ``\\udcff``: printable,
-and what the character was. Everything else, any script and emoji included, is kept. It is
-idempotent, and a printable ASCII text is returned unchanged.
+surrogates (an undecodable file name) into ``\\x1b``, ``\\u202e``, ``\\udcff`` (``\\n``,
+``\\t``, ``\\r`` for those three): printable, and what the character was. Everything else,
+any script and emoji included, is kept. It is idempotent, and a printable ASCII text is
+returned unchanged.
 """
 
 from __future__ import annotations
@@ -40,8 +41,14 @@ _UNSAFE = {  # (newlines kept, tabs kept) -> what is escaped
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
