@@ -153,3 +153,34 @@ def test_a_notebook_named_with_escapes_never_reaches_the_terminal(tmp_path):
     assert "\\x1b[2J" in done.stdout
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     assert "\\x1b[2J" in report["tests"][0]["output"]
+
+
+def test_a_student_whose_folder_cannot_be_written_costs_only_that_student(tmp_path,
+                                                                          monkeypatch):
+    """Ids are safe by construction; should a student's folder still fail to be written (a
+    full disk, a name some file system refuses), that student is one grader error and the
+    rest of the class is graded, with its gradebook and summary."""
+    import errno
+
+    import grader.batch.run as batch_run
+
+    real = batch_run.save_graded
+
+    def save_graded(folder, meta, results, feedback):
+        if folder.name == "bob":
+            raise OSError(errno.ENAMETOOLONG, "File name too long")
+        return real(folder, meta, results, feedback)
+
+    monkeypatch.setattr(batch_run, "save_graded", save_graded)
+    cls = tmp_path / "class"
+    for sid in ("alice", "bob", "carol"):
+        (cls / sid).mkdir(parents=True)
+        for module in MODULES:
+            (cls / sid / module).write_bytes((SOLUTIONS / module).read_bytes())
+    result = run_batch(cls, tmp_path / "out", BatchOptions(
+        only=("conv_output_size",), handle="in-process", jobs=2, quiet=True))
+    assert sorted(result.graded) == ["alice", "carol"] and list(result.errors) == ["bob"]
+    assert "could not be written" in result.errors["bob"]
+    rows = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows[1:]] == [["alice", "6"], ["bob", ""], ["carol", "6"]]
+    assert "## Grader errors" in (tmp_path / "out" / "summary.md").read_text()
