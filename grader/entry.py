@@ -32,6 +32,15 @@ def _real(path: str) -> str:
         return path
 
 
+def _placeholder(entry: str) -> bool:
+    """A ``sys.path`` entry that names no folder but a path hook of its own (setuptools'
+    editable install: ``__editable__.<dist>.finder.__path_hook__``): kept."""
+    if entry.startswith("__editable__.") and entry.endswith(".__path_hook__"):
+        return True
+    finder = sys.path_importer_cache.get(entry)
+    return finder is not None and type(finder).__name__ not in ("FileFinder", "zipimporter")
+
+
 def drop_working_directory() -> list[str]:
     """Remove the working directory, ``''`` and relative entries from ``sys.path`` (the kit's
     own root moves to the end); the removed entries are returned."""
@@ -43,8 +52,9 @@ def drop_working_directory() -> list[str]:
     kept: list[str] = []
     dropped: list[str] = []
     for entry in sys.path:
-        untrusted = not isinstance(entry, str) or not os.path.isabs(entry) or \
-            (cwd is not None and _real(entry) == cwd)
+        untrusted = not isinstance(entry, str) or (
+            not os.path.isabs(entry) and not _placeholder(entry)) or \
+            (cwd is not None and os.path.isabs(entry) and _real(entry) == cwd)
         (dropped if untrusted else kept).append(entry)
     if any(isinstance(e, str) and os.path.isabs(e) and _real(e) == kit for e in dropped) or \
             (dropped and kit not in map(_real, kept)):
