@@ -48,6 +48,7 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 EXTRACT_HEADER = ("# Extracted from the notebook {name} by python -m grader: its setup cell and "
                   "the solution cells of this module.\n")
 CELL_TIMEOUT_S = limits.CELL_TIMEOUT_S  # nbgrader's Execute.timeout (grader/limits.py)
+NAMES_MAX_CHARS = 2 << 20  # the sandbox stages no module larger (sandbox/client.py)
 
 
 class NotebookError(ReleaseError):
@@ -435,7 +436,10 @@ def notebook_sources(nb: dict[str, Any], modules: tuple[str, ...], name: str = "
         elif meta.get("solution") and module_of(grade_id) in cells:
             cells[module_of(grade_id)].append(_without_magics(_cell_text(cell)))
     bodies = {m: "\n\n\n".join(c) for m, c in cells.items() if c}
-    names = {m: _names(body) for m, body in bodies.items()}
+    # parsed here, in the grader: a module the sandbox would not stage anyway (over its 2 MiB
+    # cap) is not parsed either (an AST takes many times its source's memory)
+    names = {m: _names(body) if len(body) <= NAMES_MAX_CHARS else (set(), set())
+             for m, body in bodies.items()}
     out = {}
     for module, body in bodies.items():
         wanted = names[module][1] - names[module][0]
