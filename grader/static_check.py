@@ -58,6 +58,7 @@ _FRAMES = "frame introspection: it reaches the grader's own frames"
 _OTHER_THREAD = "runs code in another thread or process, where no recorder watches"
 _HIDDEN = "runs code hidden in data, which the check cannot read"
 _LOOKUP = "an attribute looked up by a name the check cannot read"
+_IMPORTS = "the import system's internals: loads code the check does not read"
 TAMPERING_PATHS: dict[str, str] = {
     "torch._C": _DISPATCH,
     "torch.utils._python_dispatch": "the dispatch-mode internals that record the operators",
@@ -121,6 +122,19 @@ TAMPERING_PATHS: dict[str, str] = {
     "os.forkpty": _OTHER_THREAD,
     "os.system": _OTHER_THREAD,
     "os.popen": _OTHER_THREAD,
+    # the import system by other doors (found by tests/test_fabrication_attacks.py): a path
+    # entry or zip the check never reads, the loaders' internals, name resolvers that import
+    "sys.path": "the import path: code the check does not read (a staged zip, a folder)",
+    "os.sys": "the sys module by another name",
+    "importlib._bootstrap": _IMPORTS,
+    "importlib._bootstrap_external": _IMPORTS,
+    "importlib.machinery": _IMPORTS,
+    "importlib.util": _IMPORTS,
+    "zipimport": _IMPORTS,
+    "pkgutil": "imports and resolves names the check cannot read",
+    "pydoc": "imports and resolves names the check cannot read",
+    "unittest.mock": "patches objects by a name the check cannot follow",
+    "mock": "patches objects by a name the check cannot follow",
 }
 _OS_PROCESS = re.compile(r"os\.(?:exec|spawn|posix_spawn)\w*")
 _PATH_PARTS = max(len(path.split(".")) for path in TAMPERING_PATHS)  # the longest path's
@@ -984,7 +998,9 @@ class Scan:
         found: set[Finding] = set()
         for name in modules:
             module = self.modules.get(name)
-            for node in ast.walk(module.tree) if module else ():
+            if module is None:
+                continue
+            for node in ast.walk(module.tree):
                 paths: set[str] = set()
                 if isinstance(node, ast.Import):
                     paths = {alias.name for alias in node.names}
@@ -993,6 +1009,14 @@ class Scan:
                     paths = {f"{base}.{a.name}" for a in node.names} if base is not None else set()
                 elif isinstance(node, ast.Attribute) and (chain := _chain(node)):
                     paths = module.paths(chain)
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and len(node.value) <= 200:  # import_module("torchvision.models...")
+                    paths = {node.value.replace(":", ".")}
+                elif isinstance(node, ast.Call) and len(node.args) >= 2 \
+                        and (chain := _chain(node.func)) and chain[-1] == "getattr" \
+                        and (root := _chain(node.args[0])) \
+                        and (attr := _literal(node.args[1])) is not None:
+                    paths = {f"{path}.{attr}" for path in module.paths(root)}
                 hit = next((p for p in sorted(paths)
                             if p == prefix or p.startswith(prefix + ".")), None)
                 if hit is not None:

@@ -313,7 +313,7 @@ HONEST = {
         sig = inspect.signature(conv_output_size)
         return getattr(torch, "einsum")("ij->ji", input), math.floor(1.5), sig, fn""",
                                             "import gc, os, sys\ngc.collect()\n"
-                                            "sys.path.insert(0, os.getcwd())"),
+                                            "print(sys.version, os.getcwd())"),
 }
 
 
@@ -566,3 +566,29 @@ def test_other_torchvision_is_not_found(tmp_path, source):
 def test_the_reference_uses_no_torchvision_models():
     scan = scan_submission(SOLUTIONS)
     assert scan.uses(scan.import_closure("resnet"), "torchvision.models", "ruled out") == []
+
+
+# -- other doors into the import system (tests/test_fabrication_attacks.py found them) --------
+@pytest.mark.parametrize("code", [
+    "import sys, os\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'a.zip'))\n",
+    "import os\nos.sys.modules.clear()\n",
+    "import importlib._bootstrap as b\n",
+    "from importlib.machinery import PathFinder\n",
+    "import zipimport\n",
+    "from pkgutil import resolve_name\nf = resolve_name('torch.nn.functional:conv2d')\n",
+    "import pydoc\nf = pydoc.locate('torch.nn.functional.conv2d')\n",
+    "from unittest import mock\nmock.patch('x.y').start()\n",
+])
+def test_other_import_doors_are_tampering(tmp_path, code):
+    scan = scan_submission(submission(tmp_path, conv2d_body("return input", code)))
+    assert any(f.kind == "tampering" for f in scan.hand_made("conv", "conv2d"))
+
+
+@pytest.mark.parametrize("source", [
+    "import importlib\nm = importlib.import_module('torchvision.models.resnet')\n",
+    "m = __import__('torchvision.models', fromlist=['resnet'])\n",
+    "import torchvision\nm = getattr(torchvision, 'models')\n",
+])
+def test_torchvision_models_by_name_is_found(tmp_path, source):
+    (tmp_path / "resnet.py").write_text(source)
+    assert scan_submission(tmp_path).uses(["resnet"], "torchvision.models", "ruled out")

@@ -15,9 +15,11 @@ SIZE_HINT = ("H_out = floor((H_in + 2p - d(k - 1) - 1) / s) + 1; the dilated ker
              "d(k - 1) + 1 pixels")
 
 
-# valid geometries any attempt at the formula gets right (stride 1, no padding, no dilation,
-# then one with padding): the evidence behind "rejects invalid arguments"
-PLAIN_GEOMETRIES = ((5, 3, 1, 0, 1), (8, 1, 1, 0, 1), (6, 3, 1, 1, 1))
+# valid geometries, one of each kind (plain, padded, strided, dilated): the evidence behind
+# "rejects invalid arguments (and only those)"; a function that handles stride 1 and raises
+# on everything else would otherwise pass
+PLAIN_GEOMETRIES = ((5, 3, 1, 0, 1), (8, 1, 1, 0, 1), (6, 3, 1, 1, 1), (9, 3, 2, 1, 1),
+                    (9, 3, 1, 0, 2))
 
 
 def _call(args: tuple) -> str:

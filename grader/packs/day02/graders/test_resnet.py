@@ -254,7 +254,8 @@ def layers_problem(got: dict, expected: dict, key: str = "layers") -> str:
     role) with the same output (fingerprint), else the first one that did not. The Linear
     head is left out: a pooling or flatten slip after the last BatchNorm keeps the evidence
     for the structure before it. ``key``: "layers" (eval mode) or "train_layers"."""
-    rows = got.get(key) if type(got.get(key)) is list else []
+    value = got.get(key)
+    rows: list = value if isinstance(value, list) else []
     mine = {row[0]: row for row in rows if type(row) is list and len(row) == 5}
     for role, _, kind, shape, print_ in expected[key]:
         if kind == "linear":
@@ -465,7 +466,8 @@ def test_residual_skips(student, reference):
     """ResidualNet's blocks have identity skips: with every branch zeroed, the signal flows
 
     Evidence: the output with every residual branch zeroed equals the reference's (the same
-    weights by role, the same branches zeroed).
+    weights by role, the same branches zeroed), with ResidualNet(10)'s logits and gradient
+    norms equal to the reference's behind it (a stem and a head alone give the zeroed output).
     """
     case = {"num_classes": 10, "seed": 2, "batch": 4, "size": 8, "depth": SHALLOW}
     got = _cached(student, P.residual_off, case)
@@ -488,6 +490,9 @@ def test_residual_skips(student, reference):
         fail(tried, f"the output: {_describe_output(out, expected['output'])}",
              "the reference's output with the same weights and branches zeroed", hint,
              raw=True)
+    # with every branch at 0 the output needs no block at all (a stem and a head give it): the
+    # blocks behind it are proven by the whole net's logits and gradient norms at this depth
+    _verified(student, reference, "ResidualNet", SHALLOW)
 
 
 def _describe_output(out, expected: torch.Tensor) -> str:
@@ -614,8 +619,9 @@ def draws(got: dict, case: dict = INIT) -> list[Draw]:
     for i, shape in enumerate(known["shapes"]):
         w = weights[i] if type(weights) is list and i < len(weights) else None
         found = Draw("", math.nan, tuple(shape))
-        if type(w) is torch.Tensor and w.shape == shape and w.dtype == torch.float32 \
-                and bool(torch.isfinite(w).all()) and float(w.norm()) > 0:
+        if isinstance(w, torch.Tensor) and type(w) is torch.Tensor and w.shape == shape \
+                and w.dtype == torch.float32 and bool(torch.isfinite(w).all()) \
+                and float(w.norm()) > 0:
             w64 = w.double()  # float32 sums of squares of huge values overflow to inf
             for kind, zs in known["draws"].items():
                 z = zs[i].double()

@@ -12,8 +12,11 @@ scores itself, in this process, with the reference's code:
   ResNet-18, fit the batch: the grader's own loss on it at least halves.
 
 A claim (the losses the criterion saw, finiteness, gradient norms, moved statistics, the epoch
-summaries) scores only with E0 or E1 behind it; train mode is proved on its own, from how the
-stem BatchNorm's statistics moved on a batch the grader chose. One run per submission.
+summaries) scores only with E0 or E1 behind it; train mode is proved from how the stem
+BatchNorm's statistics moved on a batch the grader chose. E0 and E1 prove that *a* ResNet-18
+was trained from the grader's weights, and a worker could train a library's with a loop of its
+own: so every property also needs the run to be the student's own code, proven on the
+grader's other inputs (``components_problem``). One run per submission.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from grader.feedback import agrees, fail
+from grader.packs.day02.probes import resnet as R
 from grader.packs.day02.probes import smoke as P
+from grader.packs.day02.probes import train as T
 from grader.packs.day02.probes.figures import learnable_batch
 from grader.packs.day02.probes.roles import load_role_state
 from grader.probes import ProbeFailure
@@ -55,6 +60,7 @@ class Evidence:
     start: dict  # the reference's smoke_start on the same case
     case: dict
     problems: list[str] = field(default_factory=list)  # trained weights that did not load
+    components: str = ""  # why the student's own ResNet18 / train_one_epoch are not proven
     loss_after: float = math.nan  # the grader's loss at the trained weights
     first_step: bool = False  # E0
     trained: bool = False  # E1
@@ -71,7 +77,13 @@ class Evidence:
         return self.first_step or self.trained
 
     def require(self) -> None:
-        """Fail unless E0 or E1 holds: a claim alone scores nothing."""
+        """Fail unless the run is the student's own (their ResNet18 and train_one_epoch proven
+        on the grader's other inputs) and E0 or E1 holds: a claim alone scores nothing."""
+        if self.components:
+            fail(TRIED, f"the run cannot be the one your code would do: {self.components}",
+                 "your own ResNet18 and train_one_epoch, proven on the grader's inputs",
+                 "the smoke test trains your ResNet18 with your train_one_epoch: both must "
+                 "compute what the reference's do (see resnet18 and training)", raw=True)
         if self.verified():
             return
         mine = self.got["step0"]["loss"]
@@ -138,8 +150,54 @@ def evaluate(got: dict, start: dict, case: dict, reference) -> Evidence:
     return evidence
 
 
+# What proves the run used the student's own code: a worker can train any ResNet-18 (a library's)
+# from the grader's weights with any loop, so E0 and E1 alone prove only that some network was
+# trained. The same submission's ResNet18 must give the reference's logits with the grader's
+# weights (and not come from torchvision.models), and its train_one_epoch must do on the
+# grader's tiny CNN either what the reference's returns (the (loss, accuracy) pair, lr 0) or
+# what it does to the weights (lr 0.1): a loop with one bug (no step; the pair swapped) is
+# still the student's own.
+RESNET_CASE = {"num_classes": 10, "seed": 4, "batch": 2}
+TRAIN_CASE = {"seed": 6, "batches": 2, "batch": 6, "size": 6, "width": 4, "classes": 3,
+              "lr": 0.0, "momentum": 0.9, "weight_decay": 5e-4, "start": "train",
+              "device_object": False, "right": 2}
+STEP_CASE = {**TRAIN_CASE, "lr": 0.1, "right": None}
+
+
+def components_problem(student, reference, static_scan) -> str:
+    """'' when the submission's ResNet18 and train_one_epoch are proven its own, else why not."""
+    found = static_scan.uses(static_scan.import_closure("resnet"), "torchvision.models",
+                             "torchvision's models, which the exercise rules out")
+    if found:
+        return f"your ResNet18 uses torchvision.models ({found[0]})"
+    try:
+        got = student.run(R.resnet18_values, RESNET_CASE)
+    except ProbeFailure as failure:
+        return f"your ResNet18 could not be run ({failure.message})"
+    want = reference.run(R.resnet18_values, RESNET_CASE)["eval"]
+    scale = float(want.abs().max())
+    if not agrees(got.get("eval"), want, rtol=1e-6, atol=1e-6 * max(scale, 1e-3)):
+        return ("your ResNet18's logits, with the grader's weights by role, differ from the "
+                "reference's")
+    try:
+        pair = student.run(T.train_epoch, TRAIN_CASE)["result"].get("values")
+        stepped = student.run(T.train_epoch, STEP_CASE)["params"]
+    except ProbeFailure as failure:
+        return f"your train_one_epoch could not be run ({failure.message})"
+    want_pair = reference.run(T.train_epoch, TRAIN_CASE)["result"]["values"]
+    want_params = reference.run(T.train_epoch, STEP_CASE)["params"]
+    pair_ok = type(pair) is list and len(pair) == 2 and all(
+        agrees(v, w, rtol=1e-5, atol=1e-7) for v, w in zip(pair, want_pair, strict=True))
+    params_ok = type(stepped) is list and len(stepped) == len(want_params) and all(
+        agrees(v, w, rtol=1e-4, atol=1e-6) for v, w in zip(stepped, want_params, strict=True))
+    if not (pair_ok or params_ok):
+        return ("your train_one_epoch on the grader's tiny CNN neither returns the reference's "
+                "(mean loss, accuracy) nor leaves the reference's weights")
+    return ""
+
+
 @pytest.fixture
-def runs(student, reference, kit_note) -> Evidence:
+def runs(student, reference, kit_note, static_scan) -> Evidence:
     """The student's run and what the grader established about it, once per submission."""
     if _RUN.get("handle") is not student:
         case = GPU_CASE if torch.cuda.is_available() else CPU_CASE
@@ -159,10 +217,12 @@ def runs(student, reference, kit_note) -> Evidence:
         path = f"GPU: {got['device']}" if case is GPU_CASE and isinstance(got, dict) and \
             type(got.get("device")) is str else "CPU fallback: no GPU found"
         kit_note(f"smoke_test ran on {path}.")
-        evidence: Evidence | ProbeFailure = got
+        evidence: Evidence | ProbeFailure = got if isinstance(got, ProbeFailure) else \
+            ProbeFailure("invalid_result", "no reply")
         if isinstance(got, dict):
             start = reference.run(P.smoke_start, case)
             evidence = evaluate(got, start, case, reference)
+            evidence.components = components_problem(student, reference, static_scan)
         _RUN.update(handle=student, evidence=evidence)
     evidence = _RUN["evidence"]
     if isinstance(evidence, ProbeFailure):
@@ -195,6 +255,7 @@ def test_loss_falls(runs):
              f"at most half the start loss, {_g(0.5 * runs.loss_before)}",
              "zero the gradients, call loss.backward() then optimizer.step() on every batch",
              raw=True)
+    runs.require()
 
 
 @pytest.mark.smoke_test
@@ -307,6 +368,7 @@ def test_left_in_train_mode(runs):
     rtol = runs.tolerance["statistics"]  # atol: a running mean near 0 on a GPU (TF32 convs)
     if all(agrees(a.double(), w, rtol=rtol, atol=rtol * float(w.abs().max()) + 1e-6)
            for a, w in zip(after, want, strict=True)):
+        runs.require()  # (a zero stem conv moves nothing but by momentum: claims need E0/E1)
         return
     if all(torch.equal(a, b) for a, b in zip(after, before, strict=True)):
         fail(tried, "the running statistics did not move: the model was in eval mode",
