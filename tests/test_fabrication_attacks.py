@@ -691,17 +691,15 @@ ATTACKS = [
                 "Scan.uses reads imports and attribute chains but not the literal of "
                 "importlib.import_module('torchvision.models.resnet'); torchvision computes the "
                 "layer outputs behind the claim"),
-    Fabrication(
-        "param_count_from_the_printed_total", "param_count", ("param_count",), "param_count",
-        PARAM_COUNT_CONSTANT,
-        finding="1/8: the 'formula behind the constant' (num_classes=37 and others) is the "
-                "printed 11,173,962 with its head swapped, which the hint itself describes; no "
-                "layer of the ResNet is counted"),
+    # Not an attack: resnet18_param_count written as 11_173_962 - 5130 + 513 * num_classes
+    # (PARAM_COUNT_CONSTANT) keeps 1 of param_count's 8 points. It is a closed formula in
+    # num_classes, which is what the function asks for; the other seven points need the
+    # closed forms and counts computed on drawn inputs.
     Fabrication(
         "filters_answered_by_make_grid", "filters", ("visualize",), "visualize",
         FILTERS_MAKE_GRID,
         finding="4/4: the oracle itself (torchvision.utils.make_grid, named in the stub) is "
-                "the answer, and nothing forbids calling it"),
+                "the answer (now ruled out: graders/test_visualize.py reads the source)"),
 ]
 
 

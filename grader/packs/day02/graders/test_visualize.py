@@ -37,7 +37,22 @@ def _describe(case: dict) -> str:
     return text
 
 
-def _check(student, case: dict, hint: str = GRID_HINT) -> torch.Tensor:
+def by_hand(static_scan) -> None:
+    """The grid is the exercise: make_grid is the grader's oracle, not the student's answer.
+    Read from the source of visualize.py and what it imports (as text, never run)."""
+    found = static_scan.uses(static_scan.import_closure("visualize"),
+                             "torchvision.utils.make_grid",
+                             "the grader's oracle: the exercise is to build the grid")
+    if found:
+        fail("the source of visualize.py and the modules it imports, read as text",
+             "; ".join(str(f) for f in found[:3]), "a grid built by hand",
+             "scale each filter and tile them yourself (slicing, torch.zeros, copying tiles); "
+             "torchvision.utils.make_grid is what your result is compared with", raw=True)
+
+
+def _check(student, case: dict, hint: str = GRID_HINT, static_scan=None) -> torch.Tensor:
+    if static_scan is not None:
+        by_hand(static_scan)
     got = student.run(P.grid, case)
     check_tensor(got, oracle(case), _describe(case), hint, rtol=1e-5, atol=1e-6,
                  what="the grid", source="torchvision's make_grid")
@@ -48,15 +63,23 @@ def _check(student, case: dict, hint: str = GRID_HINT) -> torch.Tensor:
 @pytest.mark.points(1.5)
 @settings(max_examples=20)
 @given(case=S.filter_case())
-def test_matches_make_grid(student, case):
-    """matches make_grid(normalize=True, scale_each=True) for any count, size, nrow, padding"""
-    _check(student, case)
+def test_matches_make_grid(student, static_scan, case):
+    """matches make_grid(normalize=True, scale_each=True) for any count, size, nrow, padding
+
+    Evidence: the grid against torchvision's make_grid on the grader's filters, and the source
+    read as text (make_grid itself is not the answer).
+    """
+    _check(student, case, static_scan=static_scan)
 
 
 @pytest.mark.filters
 @pytest.mark.points(1)
-def test_default_resnet_conv1(student):
-    """64 filters of 3x3x3 with the defaults give a (3, 33, 33) image in [0, 1]"""
+def test_default_resnet_conv1(student, static_scan):
+    """64 filters of 3x3x3 with the defaults give a (3, 33, 33) image in [0, 1]
+
+    Evidence: the grid against make_grid's, and the source read as text.
+    """
+    by_hand(static_scan)
     case = {"shape": (64, 3, 3, 3), "seed": 18}
     got = student.run(P.grid, case)
     if type(got) is torch.Tensor and got.shape == (3, 33, 33) and got.is_floating_point() \
@@ -72,19 +95,26 @@ def test_default_resnet_conv1(student):
 
 @pytest.mark.filters
 @pytest.mark.points(1)
-def test_each_filter_scaled_on_its_own(student):
-    """each filter uses its own min and max (one wide filter squashes no other)"""
+def test_each_filter_scaled_on_its_own(student, static_scan):
+    """each filter uses its own min and max (one wide filter squashes no other)
+
+    Evidence: the grid against make_grid's, and the source read as text.
+    """
     case = {"shape": (12, 3, 4, 4), "seed": 3, "nrow": 4, "padding": 1,
             "boost": ((0, 100.0, 50.0), (7, 0.01, -3.0))}
     _check(student, case, "min-max scale every filter by its own range, not the range of "
-           "all filters together: a filter with a huge range must not flatten the others")
+           "all filters together: a filter with a huge range must not flatten the others",
+           static_scan)
 
 
 @pytest.mark.filters
 @pytest.mark.points(0.5)
 @settings(max_examples=5)
 @given(case=S.filter_case(channels=1))
-def test_single_channel_filters(student, case):
-    """single-channel filters become grey RGB tiles (3 channels)"""
+def test_single_channel_filters(student, static_scan, case):
+    """single-channel filters become grey RGB tiles (3 channels)
+
+    Evidence: the grid against make_grid's, and the source read as text.
+    """
     _check(student, case, "repeat a 1-channel filter to 3 channels (grey RGB), as make_grid "
-           "does, then scale and tile as usual")
+           "does, then scale and tile as usual", static_scan)
