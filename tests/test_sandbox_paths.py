@@ -194,3 +194,24 @@ def test_removing_a_sandbox_never_chmods_through_a_planted_symlink():
         assert stat.S_IMODE(os.stat(target).st_mode) == 0o644 and target.read_text() == "mine"
     finally:
         shutil.rmtree(top)
+
+
+# -- staging: only Python modules, never through a link ------------------------------------------
+def test_only_python_modules_are_staged(tmp_path):
+    """A zip, a .pyc or a .so beside the modules would be code the static check never reads
+    (a staged zip put on sys.path ran a silenced recorder): none of them reaches the sandbox."""
+    from grader.sandbox.client import stage_submission
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conv.py").write_text("x = 1\n")
+    (src / "assets.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (src / "conv.cpython-311.pyc").write_bytes(b"\0" * 16)
+    (src / "fast.so").write_bytes(b"\x7fELF")
+    (src / "secret.py").symlink_to("/etc/passwd")
+    os.mkfifo(src / "fifo.py")
+    (src / "__pycache__").mkdir()
+    notes = stage_submission(src, tmp_path / "dest")
+    assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == ["conv.py"]
+    assert any("secret.py is a symbolic link" in n for n in notes)
+    assert any("not staged: assets.zip" in n and "fast.so" in n for n in notes)

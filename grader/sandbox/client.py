@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -51,20 +50,57 @@ MAX_SOURCE_BYTES = 2 << 20
 
 
 def stage_submission(src: Path, dest: Path) -> list[str]:
-    """Copy the submission's regular files (never symlinks) to a world-readable folder."""
-    notes = []
+    """Copy the submission's Python modules (regular ``*.py`` files, never links) to a
+    world-readable folder. Nothing else is staged: a zip, a ``.pyc`` or a ``.so`` beside the
+    modules would be importable code that the static check (grader/static_check.py) never
+    reads. Each file is opened without following a link or blocking on a FIFO, and checked to
+    be a regular file on the descriptor itself (a link swapped in after the listing is not
+    read)."""
+    notes: list[str] = []
+    skipped: list[str] = []
     dest.mkdir(mode=0o755)
     for entry in sorted(src.iterdir()):
         info = entry.lstat()
         if stat.S_ISLNK(info.st_mode):
             notes.append(f"{entry.name} is a symbolic link and was ignored")
-        elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SOURCE_BYTES:
-            shutil.copyfile(entry, dest / entry.name)
-            os.chmod(dest / entry.name, 0o644)
-        elif stat.S_ISREG(info.st_mode):
+        elif not stat.S_ISREG(info.st_mode):
+            continue  # folders (__pycache__, data), FIFOs, sockets: nothing a module needs
+        elif not entry.name.endswith(".py"):
+            skipped.append(entry.name)
+        elif info.st_size > MAX_SOURCE_BYTES:
             notes.append(f"{entry.name} is larger than {MAX_SOURCE_BYTES >> 20} MiB and was "
                          "ignored")
+        elif not _copy_regular(entry, dest / entry.name):
+            notes.append(f"{entry.name} could not be read as a regular file and was ignored")
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
+                                          else "")
+        notes.append(f"only Python modules (.py) are graded; not staged: {shown}")
     return notes
+
+
+def _copy_regular(src: Path, dest: Path) -> bool:
+    """Copy ``src`` if it is still a regular file of at most MAX_SOURCE_BYTES when opened."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_SOURCE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SOURCE_BYTES:
+        return False
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                  0o644)
+    with os.fdopen(out, "wb") as f:
+        f.write(data)
+    os.chmod(dest, 0o644)
+    return True
 
 
 def decode(data: bytes | bytearray) -> Any:
