@@ -144,7 +144,11 @@ def _check_forward(student, reference, case: dict, mode: str, hint: str) -> None
 @every_kind
 @given(case=S.block_case())
 def test_forward_train_mode(student, reference, case):
-    """forward values in train mode match the reference with the same weights"""
+    """forward values in train mode match the reference with the same weights
+
+    Evidence: the output against the reference's with the same weights by role, on the
+    grader's input.
+    """
     _check_forward(student, reference, case, "train", BLOCK_HINT)
 
 
@@ -154,7 +158,11 @@ def test_forward_train_mode(student, reference, case):
 @every_kind
 @given(case=S.block_case())
 def test_forward_eval_mode(student, reference, case):
-    """forward values in eval mode (running statistics) match the reference"""
+    """forward values in eval mode (running statistics) match the reference
+
+    Evidence: the output against the reference's with the same weights and running
+    statistics by role.
+    """
     _check_forward(student, reference, case, "eval",
                    BLOCK_HINT + "; in eval mode each nn.BatchNorm2d uses its running "
                    "statistics, so every BN must be its own module with default settings")
@@ -174,7 +182,11 @@ def _backward(student, reference, case: dict) -> tuple[dict, dict, str]:
 @every_kind
 @given(case=S.block_case())
 def test_input_gradient(student, reference, case):
-    """the gradient with respect to the input matches the reference"""
+    """the gradient with respect to the input matches the reference
+
+    Evidence: the input gradient against the reference's, for the grader's upstream
+    gradient.
+    """
     got, expected, tried = _backward(student, reference, case)
     if type(got["grad_input"]) is str:
         fail(tried, f"the input has {got['grad_input']}", "its gradient", GRAD_HINT, raw=True)
@@ -202,7 +214,11 @@ def describe_role(role: str) -> str:
 @every_kind
 @given(case=S.block_case())
 def test_parameter_gradients(student, reference, case):
-    """each conv's and BatchNorm's parameter gradients match the reference's (by role)"""
+    """each conv's and BatchNorm's parameter gradients match the reference's (by role)
+
+    Evidence: each layer's parameter gradients against the reference layer's of the same
+    role.
+    """
     got, expected, tried = _backward(student, reference, case)
     for key, grad in expected["grads"].items():
         role, _, name = key.rpartition(".")

@@ -32,7 +32,10 @@ def _call(args: tuple) -> str:
 @pytest.mark.points(2)
 @given(args=S.conv_geometry())
 def test_output_size_matches_reference(student, reference, args):
-    """matches the output-size formula on valid geometries"""
+    """matches the output-size formula on valid geometries
+
+    Evidence: the returned int against the reference's on drawn geometries.
+    """
     case = {"args": args}
     check_equal(student.run(P.output_size, case), reference.run(P.output_size, case),
                 _call(args), SIZE_HINT)
@@ -42,7 +45,10 @@ def test_output_size_matches_reference(student, reference, args):
 @pytest.mark.points(2)
 @given(args=S.conv_geometry(max_size=24))
 def test_output_size_matches_torch(student, args):
-    """agrees with the shape torch.nn.functional.conv2d produces"""
+    """agrees with the shape torch.nn.functional.conv2d produces
+
+    Evidence: the returned int against the shape F.conv2d gives (an oracle).
+    """
     size, k, s, p, d = args
     actual = F.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, k, k), stride=s,
                       padding=p, dilation=d).shape[-1]
@@ -120,7 +126,11 @@ def _check_forward(student, reference, case: dict, static_scan) -> None:
 @pytest.mark.conv2d
 @pytest.mark.points(2)
 def test_conv2d_worked_example(student, reference, static_scan):
-    """reproduces the lesson's worked example"""
+    """reproduces the lesson's worked example
+
+    Evidence: the output against the reference's; the recorded operators and the source read
+    as text.
+    """
     case = {"values": {"input": [[CHECKERBOARD]], "weight": [[X_KERNEL]]}, "stride": 1,
             "padding": 0, "dilation": 1, "bias": False}
     _check_forward(student, reference, case, static_scan)
@@ -131,7 +141,11 @@ def test_conv2d_worked_example(student, reference, static_scan):
 @settings(max_examples=25)
 @given(case=S.conv2d_case(bias=False, square=True, unit=True))
 def test_conv2d_values_simple(student, reference, static_scan, case):
-    """matches F.conv2d for square kernels, stride 1, with padding"""
+    """matches F.conv2d for square kernels, stride 1, with padding
+
+    Evidence: the output against the reference's on drawn tensors; the recorded operators
+    and the source read as text.
+    """
     _check_forward(student, reference, case, static_scan)
 
 
@@ -140,7 +154,11 @@ def test_conv2d_values_simple(student, reference, static_scan, case):
 @settings(max_examples=40)
 @given(case=S.conv2d_case())
 def test_conv2d_values_general(student, reference, static_scan, case):
-    """matches F.conv2d across strides, paddings, dilations, rectangular kernels and bias"""
+    """matches F.conv2d across strides, paddings, dilations, rectangular kernels and bias
+
+    Evidence: the output against the reference's on drawn tensors; the recorded operators
+    and the source read as text.
+    """
     _check_forward(student, reference, case, static_scan)
 
 
@@ -149,7 +167,11 @@ def test_conv2d_values_general(student, reference, static_scan, case):
 @settings(max_examples=25)
 @given(case=S.conv2d_case())
 def test_conv2d_gradients(student, reference, static_scan, case):
-    """gradients for input, weight and bias match F.conv2d's"""
+    """gradients for input, weight and bias match F.conv2d's
+
+    Evidence: the three gradients against the reference's for the grader's upstream
+    gradient; the recorded operators and the source read as text.
+    """
     got, expected = _run(student, reference, case, static_scan)
     for key in ("grad_input", "grad_weight", "grad_bias"):
         if key in expected:
@@ -162,7 +184,11 @@ def test_conv2d_gradients(student, reference, static_scan, case):
 @pytest.mark.conv2d
 @pytest.mark.points(1)
 def test_conv2d_hand_made(student, static_scan):
-    """is built by hand: no call into torch's convolution operators"""
+    """is built by hand: no call into torch's convolution operators
+
+    Evidence: the output against F.conv2d's, the operators recorded while it ran, and the
+    grader's own reading of conv.py and the modules it imports (as text, never run).
+    """
     _read_by_hand(static_scan)
     case = {"input_shape": (1, 2, 6, 6), "weight_shape": (3, 2, 3, 3), "bias": True,
             "stride": 1, "padding": 1, "dilation": 1, "seed": 7}

@@ -43,7 +43,10 @@ def _check_closed_form(student, reference, case: dict, oracle: int, hint: str) -
 @given(c_in=st.integers(1, 64), c_out=st.integers(1, 64), k=S.kernel_sizes,
        bias=st.sampled_from([None, True, False]))
 def test_conv2d_params(student, reference, c_in, c_out, k, bias):
-    """conv2d_params equals nn.Conv2d's count (int or tuple kernel, bias or not)"""
+    """conv2d_params equals nn.Conv2d's count (int or tuple kernel, bias or not)
+
+    Evidence: the returned int against nn.Conv2d's count and the reference's.
+    """
     oracle = _numel(nn.Conv2d(c_in, c_out, k, bias=bias is not False))
     _check_closed_form(student, reference, {"fn": "conv2d_params", "args": (c_in, c_out, k),
                                             "bias": bias}, oracle,
@@ -56,7 +59,10 @@ def test_conv2d_params(student, reference, c_in, c_out, k, bias):
 @settings(max_examples=10)
 @given(c=st.integers(1, 1024))
 def test_batchnorm2d_params(student, reference, c):
-    """batchnorm2d_params equals nn.BatchNorm2d's parameter count"""
+    """batchnorm2d_params equals nn.BatchNorm2d's parameter count
+
+    Evidence: the returned int against nn.BatchNorm2d's count and the reference's.
+    """
     _check_closed_form(student, reference, {"fn": "batchnorm2d_params", "args": (c,)},
                        _numel(nn.BatchNorm2d(c)),
                        "a scale (gamma) and a shift (beta) per channel; the running mean and "
@@ -68,7 +74,10 @@ def test_batchnorm2d_params(student, reference, c):
 @given(f_in=st.integers(1, 600), f_out=st.integers(1, 100),
        bias=st.sampled_from([None, True, False]))
 def test_linear_params(student, reference, f_in, f_out, bias):
-    """linear_params equals nn.Linear's parameter count (with/without bias)"""
+    """linear_params equals nn.Linear's parameter count (with/without bias)
+
+    Evidence: the returned int against nn.Linear's count and the reference's.
+    """
     _check_closed_form(student, reference, {"fn": "linear_params", "args": (f_in, f_out),
                                             "bias": bias},
                        _numel(nn.Linear(f_in, f_out, bias=bias is not False)),
@@ -105,7 +114,10 @@ def _count_call(case: dict) -> str:
 @settings(max_examples=15)
 @given(spec=S.param_model_spec(), flag=st.sampled_from([None, False]))
 def test_count_parameters_all(student, reference, spec, flag):
-    """count_parameters counts every parameter, frozen or not, and no buffers"""
+    """count_parameters counts every parameter, frozen or not, and no buffers
+
+    Evidence: the returned int against the reference's on a model the grader builds.
+    """
     case = {"spec": spec, "trainable_only": flag}
     check_equal(student.run(P.count, case), reference.run(P.count, case), _count_call(case),
                 "sum p.numel() over model.parameters(): BatchNorm's running statistics are "
@@ -118,7 +130,10 @@ def test_count_parameters_all(student, reference, spec, flag):
 @settings(max_examples=15)
 @given(spec=S.param_model_spec())
 def test_count_parameters_trainable(student, reference, spec):
-    """count_parameters(trainable_only=True) skips frozen parameters"""
+    """count_parameters(trainable_only=True) skips frozen parameters
+
+    Evidence: the returned int against the reference's on a model the grader builds.
+    """
     case = {"spec": spec, "trainable_only": True}
     check_equal(student.run(P.count, case), reference.run(P.count, case), _count_call(case),
                 "with trainable_only=True count only parameters with requires_grad=True")
@@ -161,7 +176,10 @@ def test_parameter_table_names(student, reference, spec):
 @settings(max_examples=10)
 @given(spec=S.param_model_spec())
 def test_parameter_table_shapes_counts(student, reference, spec):
-    """parameter_table rows hold each parameter's shape tuple and element count"""
+    """parameter_table rows hold each parameter's shape tuple and element count
+
+    Evidence: each row against the reference's on a model the grader builds.
+    """
     got, expected, tried = _table_case(student, reference, spec)
     hint = ("shape: tuple(p.shape) (a tuple of ints); count: p.numel() (an int, the product "
             "of the shape)")
@@ -200,7 +218,10 @@ def test_resnet18_param_count_cifar10(student, reference):
 @settings(max_examples=8)
 @given(num_classes=st.one_of(st.sampled_from([1, 100, 1000]), st.integers(2, 5000)))
 def test_resnet18_param_count_classes(student, reference, num_classes):
-    """resnet18_param_count follows num_classes (the fc head)"""
+    """resnet18_param_count follows num_classes (the fc head)
+
+    Evidence: the returned int against the reference's for drawn numbers of classes.
+    """
     case = {"num_classes": num_classes}
     check_equal(student.run(P.resnet18_count, case), reference.run(P.resnet18_count, case),
                 f"resnet18_param_count(num_classes={num_classes})",

@@ -51,7 +51,10 @@ def require_computed(student, reference, claim: str) -> None:
 @pytest.mark.points(2)
 @given(layers=S.rf_stack(max_len=8))
 def test_field_kernel_stride(student, reference, layers):
-    """matches the recursion on (kernel, stride) stacks of 0 to 8 layers"""
+    """matches the recursion on (kernel, stride) stacks of 0 to 8 layers
+
+    Evidence: the returned int against the reference's on drawn stacks.
+    """
     case = {"layers": layers}
     check_equal(student.run(P.field, case), reference.run(P.field, case), _call(layers),
                 RF_HINT + "; an empty stack sees 1 pixel")
@@ -61,7 +64,10 @@ def test_field_kernel_stride(student, reference, layers):
 @pytest.mark.points(1)
 @given(layers=S.rf_stack(min_len=1, max_len=8, dilated=True))
 def test_field_with_dilation(student, reference, layers):
-    """handles (kernel, stride, dilation) layers mixed with (kernel, stride) ones"""
+    """handles (kernel, stride, dilation) layers mixed with (kernel, stride) ones
+
+    Evidence: the returned int against the reference's on drawn stacks.
+    """
     case = {"layers": layers}
     check_equal(student.run(P.field, case), reference.run(P.field, case), _call(layers),
                 "a dilated kernel spans d(k - 1) + 1 pixels of its input, so it adds "
@@ -137,7 +143,11 @@ def support_width(layers: list[tuple[int, ...]], seed: int, channels: int = 2) -
 @given(layers=S.rf_stack(min_len=1, max_len=4, dilated=True, max_kernel=5, max_dilation=2),
        seed=S.seeds)
 def test_field_equals_gradient_support(student, layers, seed):
-    """equals the width of the input region that moves an output unit (autograd oracle)"""
+    """equals the width of the input region that moves an output unit (autograd oracle)
+
+    Evidence: the returned int against the support of an autograd gradient the grader
+    measures itself (an oracle).
+    """
     got = student.run(P.field, {"layers": layers})
     expected = support_width(layers, seed)
     if got != expected or type(got) is not int:

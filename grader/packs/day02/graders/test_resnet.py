@@ -300,7 +300,10 @@ def _check_values(got, expected: torch.Tensor, tried: str, what: str, where: str
 @pytest.mark.resnet18
 @pytest.mark.points(2.5)
 def test_resnet18_eval_values(student, reference, kit_note):
-    """eval-mode logits equal the reference's with identical weights by role"""
+    """eval-mode logits equal the reference's with identical weights by role
+
+    Evidence: float64 logits against the reference's with the same weights by role.
+    """
     got, expected = _values(student, reference, kit_note)
     _check_values(got["eval"], expected["eval"], VALUES_TRIED + ", eval mode", "logits",
                   first_divergence(got, expected))
@@ -309,7 +312,10 @@ def test_resnet18_eval_values(student, reference, kit_note):
 @pytest.mark.resnet18
 @pytest.mark.points(1.5)
 def test_resnet18_train_values(student, reference, kit_note):
-    """train-mode logits (BatchNorm batch statistics) equal the reference's"""
+    """train-mode logits (BatchNorm batch statistics) equal the reference's
+
+    Evidence: float64 logits against the reference's with the same weights by role.
+    """
     got, expected = _values(student, reference, kit_note)
     where = (first_divergence(got, expected) if not _close(got["eval"], expected["eval"])
              else "eval mode agrees, train mode does not: look for code that behaves "
@@ -321,7 +327,11 @@ def test_resnet18_train_values(student, reference, kit_note):
 @pytest.mark.resnet18
 @pytest.mark.points(1.5)
 def test_resnet18_input_gradient(student, reference, kit_note):
-    """the gradient w.r.t. the input equals the reference's (train mode)"""
+    """the gradient w.r.t. the input equals the reference's (train mode)
+
+    Evidence: the float64 input gradient against the reference's for the grader's upstream
+    gradient.
+    """
     got, expected = _values(student, reference, kit_note)
     where = (first_divergence(got, expected) if not _close(got["eval"], expected["eval"])
              else "build the forward from differentiable torch ops (no .detach(), .data, "

@@ -154,7 +154,11 @@ def _check_hyper(got: dict, expected: dict, tried: str, keys: tuple[str, ...], h
 @pytest.mark.training
 @pytest.mark.points(0.5)
 def test_optimizer_is_sgd_over_all_parameters(student, reference):
-    """make_optimizer is plain SGD over all the model's parameters"""
+    """make_optimizer is plain SGD over all the model's parameters
+
+    Evidence: what the optimizer reports, scored with two steps on the grader's gradients
+    moving every parameter as the reference's SGD does.
+    """
     got, expected, tried = _optimizer(student, reference, {})
     indices, n = got["indices"], got["n_params"]
     if sorted(indices) != list(range(n)):
@@ -171,7 +175,11 @@ def test_optimizer_is_sgd_over_all_parameters(student, reference):
 @pytest.mark.training
 @pytest.mark.points(1)
 def test_optimizer_defaults(student, reference):
-    """make_optimizer defaults to lr=0.1, momentum=0.9, weight_decay=5e-4"""
+    """make_optimizer defaults to lr=0.1, momentum=0.9, weight_decay=5e-4
+
+    Evidence: the hyperparameters it reports, scored with two steps on the grader's
+    gradients moving every parameter as the reference's SGD does.
+    """
     got, expected, tried = _optimizer(student, reference, {})
     _check_hyper(got, expected, tried, ("lr", "momentum", "weight_decay"),
                  "the lesson's recipe: SGD(lr=0.1, momentum=0.9, weight_decay=5e-4), as "
@@ -185,7 +193,11 @@ def test_optimizer_defaults(student, reference):
 @given(lr=st.sampled_from([0.01, 0.05, 0.3]), momentum=st.sampled_from([0.0, 0.5, 0.95]),
        weight_decay=st.sampled_from([0.0, 1e-4, 1e-3]))
 def test_optimizer_custom_values(student, reference, lr, momentum, weight_decay):
-    """make_optimizer passes custom lr, momentum and weight_decay through"""
+    """make_optimizer passes custom lr, momentum and weight_decay through
+
+    Evidence: the hyperparameters it reports, scored with two steps on the grader's
+    gradients moving every parameter as the reference's SGD does.
+    """
     got, expected, tried = _optimizer(
         student, reference, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
     _check_hyper(got, expected, tried, ("lr", "momentum", "weight_decay"),
@@ -209,7 +221,10 @@ def _check_lrs(student, reference, case: dict, call: str) -> None:
 @settings(max_examples=8, phases=NO_SHRINK)
 @given(epochs=st.integers(1, 40), lr=st.sampled_from([0.01, 0.1, 0.4]))
 def test_scheduler_is_cosine_over_epochs(student, reference, epochs, lr):
-    """make_scheduler anneals the lr to 0 along a cosine over T_max=epochs steps"""
+    """make_scheduler anneals the lr to 0 along a cosine over T_max=epochs steps
+
+    Evidence: the lr after each scheduler step against the reference's.
+    """
     case = {"lr": lr, "epochs": epochs, "steps": epochs}
     _check_lrs(student, reference, case, f"make_scheduler(optimizer, epochs={epochs})")
 
@@ -217,7 +232,10 @@ def test_scheduler_is_cosine_over_epochs(student, reference, epochs, lr):
 @pytest.mark.training
 @pytest.mark.points(0.5)
 def test_scheduler_default_epochs(student, reference):
-    """make_scheduler defaults to epochs=200"""
+    """make_scheduler defaults to epochs=200
+
+    Evidence: the lr after each scheduler step against the reference's.
+    """
     case = {"lr": 0.1, "epochs": None, "steps": 12}
     _check_lrs(student, reference, case, "make_scheduler(optimizer)")
 
@@ -236,7 +254,11 @@ SEVENTHS = {"seed": 5, "batches": 3, "batch": 7, "size": 6, "width": 4, "classes
 @example(case=SEVENTHS)
 @given(case=epoch_case(lr=0.0, relabel=True))
 def test_train_returns_mean_loss_and_accuracy(student, reference, case):
-    """train_one_epoch returns (mean batch loss, accuracy in percent) as floats"""
+    """train_one_epoch returns (mean batch loss, accuracy in percent) as floats
+
+    Evidence: the returned pair against the reference's on the grader's model and batches
+    (lr 0; the labels set so the accuracy is known).
+    """
     tried = _describe(case, _train_call(case)) + (
         f"; lr=0 keeps the weights, and the model predicts exactly {case['right']} of each "
         f"{case['batch']} labels right")
@@ -249,7 +271,10 @@ def test_train_returns_mean_loss_and_accuracy(student, reference, case):
 @settings(max_examples=4, phases=NO_SHRINK)
 @given(case=epoch_case())
 def test_train_takes_one_clean_step_per_batch(student, reference, case):
-    """train_one_epoch takes one clean SGD step per batch (weights match after an epoch)"""
+    """train_one_epoch takes one clean SGD step per batch (weights match after an epoch)
+
+    Evidence: every parameter after the epoch against the reference's.
+    """
     got = student.run(P.train_epoch, case)
     expected = reference.run(P.train_epoch, case)
     tried = _describe(case, _train_call(case)) + "; then compare the weights"
@@ -265,7 +290,11 @@ def test_train_takes_one_clean_step_per_batch(student, reference, case):
 @settings(max_examples=3, phases=NO_SHRINK)
 @given(case=epoch_case(start="eval", lr=0.0))
 def test_train_runs_in_train_mode(student, reference, case):
-    """train_one_epoch puts the model in train mode (BatchNorm updates its statistics)"""
+    """train_one_epoch puts the model in train mode (BatchNorm updates its statistics)
+
+    Evidence: BatchNorm's mode during the forwards, scored with its running statistics after
+    the epoch equal to the reference's.
+    """
     got = student.run(P.train_epoch, case)
     expected = reference.run(P.train_epoch, case)
     tried = _describe(case, _train_call(case)) + " (as after an evaluate())"
@@ -289,7 +318,10 @@ def test_train_runs_in_train_mode(student, reference, case):
 @example(case={**SEVENTHS, "lr": 0.1})
 @given(case=epoch_case(relabel=True))
 def test_evaluate_returns_loss_and_accuracy(student, reference, case):
-    """evaluate returns the eval-mode (mean batch loss, accuracy in percent) as floats"""
+    """evaluate returns the eval-mode (mean batch loss, accuracy in percent) as floats
+
+    Evidence: the returned pair against the reference's on the grader's model and batches.
+    """
     tried = _describe(case, EVAL_CALL) + (
         f" (as after train_one_epoch); in eval mode the model predicts exactly "
         f"{case['right']} of each {case['batch']} labels right")
