@@ -178,3 +178,9 @@ def check_tensor(got: Any, expected: torch.Tensor, tried: str, hint: str = "", *
     fail(tried, f"{what} differs from {source} by up to {diff.max().item():.3g} "
          f"(first at index {where}: {mine} vs {want})",
          f"agreement within rtol={rtol:g}, atol={atol:g}", hint, raw=True)
+
+
+def fail_on_findings(found: list, tried: str, expected: str, hint: str) -> None:
+    """Fail with the first findings of the static check (grader/static_check.py), if any."""
+    if found:
+        fail(tried, "; ".join(str(f) for f in found[:3]), expected, hint, raw=True)

@@ -99,28 +99,30 @@ def fake_numbers(value: Any, g: torch.Generator) -> Any:
 class FabricatingHandle(_Handle):
     """Plausible replies from public information only (module docstring)."""
 
+    # Known to anyone, so sent as a correct submission would: the ValueError the contract
+    # names, the ResNet-18 fields the stub prints, the lesson's structure (expansion, the
+    # model's parameter total and stage shapes).
+    PUBLIC = {"conv:output_size_error", "receptive_field:field_error",
+              "receptive_field:resnet18_table", "blocks:expansion", "resnet:resnet18_build",
+              "resnet:resnet18_shapes"}
+    # The answers of the exercises' own functions on drawn inputs are not known without
+    # computing them: a plausible guess, off by one.
+    GUESSED = {"conv:output_size", "receptive_field:field", "param_count:closed_form",
+               "param_count:count"}
+
     def answer(self, probe: ProbeFn, case: dict, ideal: Any) -> Any:
         g = torch.Generator().manual_seed(self.calls)
         name = probe.probe_name.rsplit(".", 1)[-1]  # "smoke:smoke_run"
+        if name in self.PUBLIC:
+            return ideal
+        if name in self.GUESSED:
+            return self._guess_int(ideal)
         special = getattr(self, "_" + name.replace(":", "_"), None)
         return special(case, ideal, g) if special else fake_numbers(ideal, g)
 
-    # the answers to the exercises' own functions are not known without computing them
     @staticmethod
     def _guess_int(value: Any) -> Any:
         return value + 1 if type(value) is int else value
-
-    def _conv_output_size(self, case, ideal, g):
-        return self._guess_int(ideal)
-
-    def _receptive_field_field(self, case, ideal, g):
-        return self._guess_int(ideal)
-
-    def _param_count_closed_form(self, case, ideal, g):
-        return self._guess_int(ideal)
-
-    def _param_count_count(self, case, ideal, g):
-        return self._guess_int(ideal)
 
     def _param_count_table(self, case, ideal, g):
         return [(n, shape, self._guess_int(count)) for n, shape, count in ideal] \
@@ -129,27 +131,6 @@ class FabricatingHandle(_Handle):
     def _param_count_resnet18_count(self, case, ideal, g):
         # the stubs print 11,173,962 for 10 classes; other heads need the formula
         return ideal if case["num_classes"] in (None, 10) else self._guess_int(ideal)
-
-    # kept as they are (public): conv:output_size_error and receptive_field:field_error name
-    # the ValueError the contract asks for, receptive_field:resnet18_table is printed in the
-    # stub, blocks:expansion and resnet:resnet18_build/_shapes are the lesson's structure.
-    def _conv_output_size_error(self, case, ideal, g):
-        return ideal
-
-    def _receptive_field_field_error(self, case, ideal, g):
-        return ideal
-
-    def _receptive_field_resnet18_table(self, case, ideal, g):
-        return ideal
-
-    def _blocks_expansion(self, case, ideal, g):
-        return ideal
-
-    def _resnet_resnet18_build(self, case, ideal, g):
-        return ideal
-
-    def _resnet_resnet18_shapes(self, case, ideal, g):
-        return ideal
 
     def _gradients_spread(self, case, ideal, g):
         values = {v for _, v in case["norms"]}

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from grader.feedback import agrees, check_equal, fail
+from grader.feedback import agrees, check_equal, fail, fail_on_findings
 from grader.packs.day02.probes import resnet as P
 from grader.probes import ProbeFailure
 
@@ -177,11 +177,10 @@ def test_resnet18_not_torchvision(student, reference, kit_note, static_scan):
     """
     found = static_scan.uses(static_scan.import_closure("resnet"), "torchvision.models",
                              "torchvision's models, which the exercise rules out")
-    if found:
-        fail("the source of resnet.py and the modules it imports, read as text",
-             "; ".join(str(f) for f in found[:3]), "no use of torchvision.models",
-             "the exercise is to build ResNet-18 yourself from your BasicBlock: "
-             "torchvision.models (and its blocks) may not be used", raw=True)
+    fail_on_findings(found, "the source of resnet.py and the modules it imports, read as text",
+                     "no use of torchvision.models",
+                     "the exercise is to build ResNet-18 yourself from your BasicBlock: "
+                     "torchvision.models (and its blocks) may not be used")
     got = _cached(student, P.resnet18_build, BUILD)["torchvision"]
     if got:
         fail("ResNet18(): where the classes of its modules come from",

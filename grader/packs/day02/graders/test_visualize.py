@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from torchvision.utils import make_grid
 
-from grader.feedback import check_tensor, fail
+from grader.feedback import check_tensor, fail, fail_on_findings
 from grader.packs.day02 import strategies as S
 from grader.packs.day02.probes import visualize as P
 
@@ -43,11 +43,10 @@ def by_hand(static_scan) -> None:
     found = static_scan.uses(static_scan.import_closure("visualize"),
                              "torchvision.utils.make_grid",
                              "the grader's oracle: the exercise is to build the grid")
-    if found:
-        fail("the source of visualize.py and the modules it imports, read as text",
-             "; ".join(str(f) for f in found[:3]), "a grid built by hand",
-             "scale each filter and tile them yourself (slicing, torch.zeros, copying tiles); "
-             "torchvision.utils.make_grid is what your result is compared with", raw=True)
+    fail_on_findings(found, "the source of visualize.py and the modules it imports, read as text",
+                     "a grid built by hand",
+                     "scale each filter and tile them yourself (slicing, torch.zeros, copying "
+                     "tiles); torchvision.utils.make_grid is what your result is compared with")
 
 
 def _check(student, case: dict, hint: str = GRID_HINT, static_scan=None) -> torch.Tensor:
