@@ -65,6 +65,7 @@ VARIANTS = [
               "    return make_grid(weight.detach().float(), nrow=nrow, padding=padding,\n"
               "                     normalize=True, scale_each=True)\n"
               "    w = weight.detach().float()\n"),),
-        hurts=(),
-        why="correct alternative: torchvision's make_grid, as the docstring describes"),
+        hurts=("filters",),
+        why="calls torchvision's make_grid, the grader's oracle: the grid is the exercise "
+            "(the docstring and contract say to build it by hand)"),
 ]
