@@ -233,9 +233,10 @@ def weighted_net(mod, case: dict) -> tuple[nn.Module, torch.Tensor, torch.Tensor
 @probe("resnet", timeout=60)
 @one_thread()
 def net_profile(mod, case: dict) -> dict:
-    """``case["net"](num_classes, depth)`` with the grader's weights by role, in train mode: the layers that ran, the logits, and per role the L2 norm of the weight's gradient
-    after one cross-entropy backward on the case's batch (the probe's own code, not the
-    student's ``gradients.py``: this exercise depends on resnet and blocks only)."""
+    """``case["net"](num_classes, depth)`` with the grader's weights by role, in train mode:
+    the layers that ran, the logits, and per role the L2 norm of the weight's gradient after
+    one cross-entropy backward on the case's batch (the probe's own code, not the student's
+    ``gradients.py``: this exercise depends on resnet and blocks only)."""
     model, x, y, found = weighted_net(mod, case)
     layers = _describe_layers(model, x)
     model.train()
