@@ -1,21 +1,24 @@
 """Hidden graders for ``resnet.py``: exercises ``resnet18`` (12), ``plain_vs_residual`` (8) and
 ``init`` (6 points).
 
-* ``resnet18``: shapes, parameter counts and where the classes come from are read from the
-  student's model; values are compared with the reference in float64 after both got the same
+* ``resnet18``: values are compared with the reference in float64 after both got the same
   weights *by role* (probes/roles.py), so own names, a generic ``ResNet(block, [2, 2, 2, 2])``,
   a fixed 4x4 pool or ``torch.flatten`` all earn full marks. When outputs differ, the feedback
-  names the first layer (in the student's run order) whose output differs.
-* ``plain_vs_residual``: per-layer gradient norms of the student's ``PlainNet`` and
-  ``ResidualNet`` at their own default initialisation, measured by the probe (not by the
-  student's ``gradients.py``), depth 50 and a shallow control at depth 10, graded on the
-  spread ``log10(max / min)``. With BatchNorm a deep plain net's norms *explode* toward the
-  input (reference: spread 3.2-3.5 at depth 50 across seeds, 0.6 at depth 10); the residual
-  twin stays near 1.4-1.6 (1.0-1.2 at depth 10). Thresholds are the reference's own spread on
-  the same case with a margin of 0.7-0.9 (several times the seed-to-seed variation of 0.1-0.3).
+  names the first layer (in the student's run order) whose output differs. Shapes, parameter
+  counts and where the classes come from are what the student's model reports: claims, scored
+  only with every conv and BatchNorm giving the reference's output behind them
+  (``require_layers``), and torchvision.models is also looked for in the source.
+* ``plain_vs_residual``: the student's ``PlainNet`` and ``ResidualNet`` with the grader's
+  weights by role, their logits and per-layer gradient norms (measured by the probe, not by the
+  student's ``gradients.py``) equal to the reference's, at depths 6, 10 and 50; the grader
+  computes the spreads ``log10(max / min)`` from them. With BatchNorm a deep plain net's norms
+  *explode* toward the input (reference: spread 3.2-3.5 at depth 50, 0.6 at depth 10); the
+  residual twin stays near 1.5 (1.0-1.3 at depth 10).
 * ``init``: ``kaiming_init_`` on a model the probe defines (convs with in != out), so a broken
-  ``BasicBlock`` costs no init points; weight statistics are tested against the formula with
-  tolerances of more than ten standard errors.
+  ``BasicBlock`` costs no init points. The grader seeds torch's generator before the call and
+  replays it: each conv weight must be that draw (normal; uniform counts for the std alone)
+  times the Kaiming fan_out std; BatchNorms, biases and the head count with those draws behind
+  them.
 
 Every probe result is computed once per submission (``_cached``): several properties read one
 ResNet-18 run. Probes are seeded and single-threaded, so a regrade gives the same report.

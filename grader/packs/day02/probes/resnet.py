@@ -5,12 +5,13 @@
   layer's *role* (``resnet18_values``: ``roles.assign_by_role``, never attribute names), in
   float64 so that tolerances can be tight, with a fingerprint of every leaf layer's output so
   the grader can name the first layer that diverges.
-- PlainNet / ResidualNet: per-layer gradient norms at initialisation measured here, with the
-  probe's own code (not the student's ``gradients.py``: this exercise depends on resnet and
-  blocks only), plus the layers that ran (``net_profile``); and whether the signal still flows
-  when every block's residual branch is switched off (``residual_off``).
-- kaiming_init_: statistics of the conv weights of a model defined here (``init_stats``), so a
-  broken BasicBlock costs no init points.
+- PlainNet / ResidualNet with the grader's weights by role: the layers that ran, the logits
+  and per-layer gradient norms measured here, with the probe's own code (not the student's
+  ``gradients.py``: this exercise depends on resnet and blocks only) (``net_profile``); and
+  the output when every block's residual branch is switched off (``residual_off``).
+- kaiming_init_: the tensors of a model defined here after the call, the generator seeded
+  just before it (``init_stats``: the grader replays the draw), so a broken BasicBlock costs
+  no init points.
 
 Conv biases are taken out while roles are assigned and put back as zeros (as in
 probes/blocks.py): in front of a BatchNorm a bias is redundant, so a stem conv that keeps
