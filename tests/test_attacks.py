@@ -27,7 +27,7 @@ from grader.probes import ProbeFailure, probe
 from grader.sandbox.launcher import UNPRIVILEGED
 from grader.sandbox.paths import UID_BASE
 from tests.corpus import REPO, SOLUTIONS
-from tests.sandbox_tiers import TIERS, grade, use_tier
+from tests.sandbox_tiers import ALL_TIERS, HANDLE_TIERS, TIERS, grade, use_tier
 
 pytestmark = pytest.mark.slow  # every attack against every sandbox tier
 
@@ -447,7 +447,7 @@ SYSV_IPC = redefine("""
     """)
 
 
-@pytest.fixture(params=[name for name in TIERS if name != "forked"])
+@pytest.fixture(params=HANDLE_TIERS)
 def handle_tier(request, monkeypatch):
     """The tiers a handle driven from this process gives (the forked one is the container
     tier started from a clean process: the same sandbox). Not a skip: the container module
@@ -471,7 +471,7 @@ def test_no_sysv_ipc_object_survives_an_exercise(seccomp, handle_tier, request, 
 
     name, tier = request.node.callspec.params["handle_tier"], handle_tier
     if seccomp == "no_seccomp":
-        monkeypatch.setenv(DISABLE_ENV, ",".join(filter(None, (TIERS[name], "seccomp"))))
+        monkeypatch.setenv(DISABLE_ENV, ",".join(filter(None, (ALL_TIERS[name], "seccomp"))))
     elif "seccomp" not in tier.pieces:
         pytest.fail(f"seccomp is not in force here: {tier.gaps()}")
     assert ("seccomp" in detect().pieces) == (seccomp == "seccomp")

@@ -24,12 +24,12 @@ import pytest
 from grader.probes import ProbeFailure
 from grader.sandbox.worker.supervisor import open_log
 from tests.corpus import SOLUTIONS
-from tests.sandbox_tiers import TIERS, use_tier
+from tests.sandbox_tiers import HANDLE_TIERS, use_tier
 
 pytestmark = pytest.mark.slow  # each test starts a sandbox
 
 
-@pytest.fixture(params=[name for name in TIERS if name != "forked"])
+@pytest.fixture(params=HANDLE_TIERS)
 def tier(request, monkeypatch):
     """The tiers a handle driven from this process gives (the forked one is the container
     tier started from a clean process: same paths)."""
