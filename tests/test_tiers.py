@@ -194,3 +194,41 @@ def test_uid_sweep_kills_what_a_worker_left_behind():
     while daemon.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert daemon.returncode == -signal.SIGKILL
+
+
+# -- where the kit and Python live must not change the tier ------------------------------------
+def test_bubblewrap_self_test_never_hides_python(monkeypatch):
+    """CI clones into /check/...: the self-test once mounted its script over /check, hid the
+    venv's interpreter, printed nothing, and the tier silently lost seccomp."""
+    from grader.sandbox import tiers
+
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed")
+    seen: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        seen.append(argv)
+        raise OSError("not run")
+
+    for top in ("/check", "/tmp", "/kit", "/opt"):
+        exe = Path(top) / "venv" / "bin" / "python"
+        monkeypatch.setattr(sys, "executable", str(exe))
+        monkeypatch.setattr(paths, "python_roots", lambda exe=exe: [exe.parent.parent / "lib"])
+        monkeypatch.setattr(tiers.subprocess, "run", run)
+        tiers.self_test(["seccomp"], bubblewrap=True)
+        argv = seen.pop()
+        hidden = [argv[i + 2] for i, word in enumerate(argv)
+                  if word in ("--ro-bind", "--bind") and argv[i + 1] != argv[i + 2]
+                  and exe.is_relative_to(argv[i + 2])]
+        assert not hidden, f"Python in {exe.parent.parent} is hidden by a mount on {hidden}"
+
+
+def test_python_under_a_sandbox_mount_rules_bubblewrap_out(monkeypatch):
+    """Python under /kit would vanish behind the kit's mount: the tier says so instead."""
+    from grader.sandbox import launcher
+
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed")
+    monkeypatch.setattr(paths, "python_roots", lambda: [Path("/kit/venv/lib")])
+    problem = launcher.bwrap_problem.__wrapped__()
+    assert "/kit/venv/lib" in problem and "mounts over" in problem

@@ -79,12 +79,19 @@ def build_kit(dest: Path, pack: Pack) -> Path:
     return dest
 
 
+SANDBOX_MOUNTS = ("/kit", "/submission", "/scratch")  # what bwrap mounts over its view
+
+
 @functools.lru_cache(maxsize=1)
 def bwrap_problem() -> str:
     """Empty if bubblewrap works here, else why not (cached: checked once per process)."""
     exe = shutil.which("bwrap")
     if exe is None:
         return "bubblewrap (bwrap) is not installed"
+    for root in [*paths.python_roots(), Path(sys.executable)]:
+        if any(root.is_relative_to(mount) for mount in SANDBOX_MOUNTS):
+            return (f"Python lives under {root}, which the sandbox mounts over "
+                    f"({', '.join(SANDBOX_MOUNTS)}): install it elsewhere")
     probe = [exe, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent"]
     if os.getuid() != 0:
         probe += ["--unshare-user"]
@@ -132,7 +139,7 @@ def plan(kit: Path, submission: Path, scratch: Path, req_fd: int, rep_fd: int,
     env = sandbox_env(threads)
     if not tier.namespaces:
         return _confined(worker(kit, submission, scratch), kit, submission, scratch, tier, env)
-    argv = worker("/kit", "/submission", "/scratch")
+    argv = worker(*SANDBOX_MOUNTS)
     if "seccomp" in tier.pieces:  # the namespaces are the wall; seccomp closes what they
         argv += ["--confine", json.dumps({"seccomp": True})]  # do not (AF_VSOCK, SysV IPC)
     return _bubblewrap(argv, kit, submission, scratch, env)
@@ -183,8 +190,9 @@ def _confined(argv: list[str], kit: Path, submission: Path, scratch: Path, tier:
 
 def _bubblewrap(worker: list[str], kit: Path, submission: Path, scratch: Path,
                 env: dict[str, str]) -> Plan:
-    binds = ["--ro-bind", str(kit), "/kit", "--ro-bind", str(submission), "/submission",
-             "--bind", str(scratch), "/scratch"]
+    kit_at, submission_at, scratch_at = SANDBOX_MOUNTS
+    binds = ["--ro-bind", str(kit), kit_at, "--ro-bind", str(submission), submission_at,
+             "--bind", str(scratch), scratch_at]
     return Plan(bubblewrap_argv(binds, worker + ["--pid-namespace"], env), True, "", env)
 
 

@@ -142,11 +142,15 @@ def self_test(pieces: list[str] | None = None, bubblewrap: bool = False) -> dict
         if bubblewrap:
             from grader.sandbox.launcher import bubblewrap_argv
 
-            argv = bubblewrap_argv(["--ro-bind", str(script.parent), "/check"],
-                                   [*argv[:2], "/check/confine.py", *argv[3:]], env)
+            # under the fresh /tmp: a top-level folder could hide Python (a venv in /check/...)
+            inside = "/tmp/kit-self-test"
+            argv = bubblewrap_argv(["--ro-bind", str(script.parent), inside],
+                                   [*argv[:2], f"{inside}/confine.py", *argv[3:]], env)
         try:
             done = subprocess.run(argv, capture_output=True, timeout=60, env=env)
             return json.loads(done.stdout)
         except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
-            why = f"the confinement self-test failed ({exc})"
+            said = done.stderr.decode(errors="replace").strip()[-200:] \
+                if isinstance(exc, ValueError) else ""
+            why = f"the confinement self-test failed ({exc}{'; ' + said if said else ''})"
             return {piece: why for piece in pieces or CONFINEMENT}
