@@ -35,6 +35,14 @@ ADDRESS_SPACE_BYTES = 6 << 30
 FILE_SIZE_BYTES = 16 << 20
 # Processes and threads per worker uid (RLIMIT_NPROC): a fork bomb stops here.
 PROCESSES = 512
+# What an exercise may leave in its writable folders (scratch, and /tmp under bubblewrap):
+# entries (files and folders) and bytes, all together. Honest code writes a matplotlib cache
+# and a log; the folders are emptied before the next exercise (worker/scratch.py).
+SCRATCH_MAX_FILES = 2000
+SCRATCH_MAX_BYTES = 64 << 20
+# How often the supervisor looks while a probe runs: a burst between two looks is bounded by
+# the CPU a worker gets in that time, and /tmp's tmpfs is sized to the byte cap.
+SCRATCH_CHECK_S = 0.25
 
 # -- a class (batch) ------------------------------------------------------------------------
 # The whole grade of one submission, hostile ones included.

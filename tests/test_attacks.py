@@ -503,3 +503,71 @@ def test_no_sysv_ipc_object_survives_an_exercise(seccomp, handle_tier, request, 
     if uid is not None:
         assert ipc_objects(uid) == []
     assert leftovers() == []
+
+
+# -- what an exercise writes is its own, capped, and gone before the next (issue 22) ----------
+FILLS_FOLDERS = redefine("""
+    import os, tempfile
+    places = [tempfile.gettempdir(), "/scratch", os.path.dirname(os.environ.get("HOME", "/"))]
+    places = sorted({p for p in places if os.access(p, os.W_OK)})
+    if size == 1:  # a marker in every folder this child may write
+        for p in places:
+            with open(os.path.join(p, "marker"), "w") as f:
+                f.write("left by an earlier exercise")
+        return places
+    if size == 2:  # which markers are still there
+        return [p for p in places if os.path.lexists(os.path.join(p, "marker"))]
+    if size == 3:  # entries past the cap, empty files in a folder of their own
+        folder = os.path.join(tempfile.gettempdir(), "many")
+        os.mkdir(folder)
+        for i in range(kernel_size):
+            open(os.path.join(folder, str(i)), "w").close()
+        return "written"
+    try:  # size 4: bytes past the cap, 15 MiB at a time (each file under RLIMIT_FSIZE)
+        for i in range(kernel_size):
+            with open(os.path.join(tempfile.gettempdir(), f"big{i}"), "wb") as f:
+                f.write(b"x" * (15 << 20))
+    except OSError as exc:
+        return type(exc).__name__
+    return "written"
+    """)
+
+
+def test_writable_folders_are_emptied_and_capped(handle_tier, tmp_path):
+    """/tmp and scratch hold what one exercise wrote, under a cap in files and bytes, and are
+    empty when the next exercise starts (a tmpfs's pages would stay pinned in RAM)."""
+    from grader.limits import SCRATCH_MAX_BYTES, SCRATCH_MAX_FILES
+    from grader.packs.day02.probes import conv as P
+    from grader.sandbox.client import SandboxHandle
+
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text())
+    with open(submission / "conv.py", "a") as f:
+        f.write(FILLS_FOLDERS)
+
+    with SandboxHandle(submission, timeout_s=30.0) as handle:
+        handle.set_context("writes", "test_write")
+        places = handle.run(P.output_size, {"args": [1, 1]})
+        assert len(places) >= 1, places
+        assert handle.run(P.output_size, {"args": [2, 1]}) == places  # kept within one
+        handle.set_context("reads", "test_read")
+        assert handle.run(P.output_size, {"args": [2, 1]}) == []  # gone in the next
+
+        handle.set_context("many_files", "test_many")
+        with pytest.raises(ProbeFailure) as many:
+            handle.run(P.output_size, {"args": [3, SCRATCH_MAX_FILES + 50]})
+        assert f"more than {SCRATCH_MAX_FILES} files" in many.value.message
+        handle.set_context("after_many", "test_read")
+        assert handle.run(P.output_size, {"args": [2, 1]}) == []
+
+        handle.set_context("many_bytes", "test_big")
+        files = SCRATCH_MAX_BYTES // (15 << 20) + 2
+        try:  # over the cap: refused by the tmpfs's size (bubblewrap), or by the supervisor
+            assert handle.run(P.output_size, {"args": [4, files]}) == "OSError"
+        except ProbeFailure as big:
+            assert "MiB" in big.message, big.message
+        handle.set_context("after_big", "test_read")
+        assert handle.run(P.output_size, {"args": [2, 1]}) == []
+    assert leftovers() == []

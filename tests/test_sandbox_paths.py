@@ -215,3 +215,33 @@ def test_only_python_modules_are_staged(tmp_path):
     assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == ["conv.py"]
     assert any("secret.py is a symbolic link" in n for n in notes)
     assert any("not staged: assets.zip" in n and "fast.so" in n for n in notes)
+
+
+def test_scratch_is_measured_and_emptied_without_following_links(tmp_path):
+    """The supervisor's look at a worker's folders (worker/scratch.py): a link counts as one
+    entry and is removed as a link; what it points at is neither counted nor touched."""
+    from grader.sandbox.worker import scratch
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for i in range(50):
+        (outside / f"f{i}").write_bytes(b"x" * 8192)
+    box = tmp_path / "scratch"
+    (box / "home" / "cache").mkdir(parents=True)
+    (box / "home" / "cache" / "fonts.json").write_text("{}")
+    (box / "deep" / "er").mkdir(parents=True)
+    (box / "deep" / "er" / "data").write_bytes(b"y" * (1 << 20))
+    (box / "to_outside").symlink_to(outside)
+    (box / "deep" / "to_file").symlink_to(outside / "f0")
+
+    entries, size = scratch.usage([str(box)], max_files=100)
+    assert entries == 8  # home, cache, fonts.json, deep, er, data, two links
+    assert (1 << 20) <= size < (1 << 20) + 64 * 1024
+    assert scratch.over_cap([str(box)], max_files=7, max_bytes=1 << 30).startswith("more than 7")
+    assert "MiB" in scratch.over_cap([str(box)], max_files=100, max_bytes=1 << 19)
+    assert scratch.over_cap([str(box)], max_files=100, max_bytes=2 << 20) == ""
+
+    scratch.empty(str(box), keep=("home",))
+    assert sorted(p.name for p in box.iterdir()) == ["home"]
+    assert list((box / "home").iterdir()) == []
+    assert len(list(outside.iterdir())) == 50  # the links' targets are untouched

@@ -104,6 +104,17 @@ def bwrap_problem() -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=1)
+def bwrap_sizes_tmpfs() -> bool:
+    """bwrap knows --size (0.8 and later; Ubuntu 22.04 ships 0.6)."""
+    try:
+        done = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True,
+                              text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--size" in done.stdout
+
+
 def _dirs_for(path: Path, made: set[Path]) -> list[str]:
     """bwrap args creating the ancestors of ``path`` as traversable (0755) folders."""
     args = []
@@ -207,8 +218,11 @@ def bubblewrap_argv(binds: list[str], command: list[str], env: dict[str, str]) -
             "--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
+    # /tmp: RAM of the container's; sized to what an exercise may leave (limits.py), where
+    # bwrap can size a tmpfs (0.8 and later), else watched by the supervisor alone
+    size = ["--size", str(limits.SCRATCH_MAX_BYTES)] if bwrap_sizes_tmpfs() else []
     argv += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--tmpfs", "/tmp"]
+             "--perms", "1777", *size, "--tmpfs", "/tmp"]
     if Path("/etc/ld.so.cache").is_file():  # ctypes finds libseccomp with `ldconfig -p`
         argv += ["--perms", "0755", "--dir", "/etc",
                  "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
@@ -315,37 +329,12 @@ def ipc_objects(uid: int) -> list[tuple[str, int]]:
 
 
 def remove_tree(root: Path) -> None:
-    """Remove a sandbox's folder, scratch included, without following a link a worker made.
+    """Remove a sandbox's folder, scratch included, without following a link a worker made
+    (tempfile's cleanup, on a PermissionError, chmods the path it failed on, following a
+    symlink planted there): worker/scratch.py's removal, the supervisor's between exercises."""
+    from grader.sandbox.worker.scratch import remove_folder
 
-    tempfile's cleanup, on a PermissionError (a folder a worker left without write access:
-    only where workers run as our own uid), chmods the path it failed on, following a symlink
-    planted there. Here a folder is unlocked only through an O_PATH | O_NOFOLLOW descriptor,
-    and each pass removes what the one before unlocked.
-    """
-    for _ in range(64):
-        if sys.version_info >= (3, 12):
-            shutil.rmtree(root, onexc=_unlock)
-        else:
-            shutil.rmtree(root, onerror=_unlock)
-        if not os.path.lexists(root):
-            return
-
-
-def _unlock(func, path: str, error) -> None:
-    """rmtree's error handler: onexc (an exception) or onerror (sys.exc_info())."""
-    if not isinstance(error[1] if isinstance(error, tuple) else error, PermissionError):
-        return
-    for folder in (os.path.dirname(path), path):
-        try:
-            fd = os.open(folder, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:  # gone, a symlink, or not a folder: nothing to unlock
-            continue
-        try:
-            os.chmod(f"/proc/self/fd/{fd}", 0o700)  # the folder itself, not a path to it
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    remove_folder(str(root))
 
 
 def _processes_of(uid: int) -> list[int]:

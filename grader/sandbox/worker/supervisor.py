@@ -268,6 +268,34 @@ def spawn(args: argparse.Namespace, exercise: str, channel: tuple[int, int]) -> 
     return Child(pid, req_w, rep_r, exercise)
 
 
+def over_cap(folders: list[str]) -> str:
+    from grader.limits import SCRATCH_MAX_BYTES, SCRATCH_MAX_FILES
+    from grader.sandbox.worker import scratch
+
+    return scratch.over_cap(folders, SCRATCH_MAX_FILES, SCRATCH_MAX_BYTES)
+
+
+def await_reply(fd: int, deadline: float, folders: list[str]) -> str:
+    """Wait until the child starts its reply (ChannelTimeout at ``deadline``), looking at its
+    folders every SCRATCH_CHECK_S: what is over the cap, or "". Nothing is read here, so a
+    reply is never cut between two looks."""
+    import select
+
+    from grader.limits import SCRATCH_CHECK_S
+    from grader.sandbox.worker import protocol
+
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise protocol.ChannelTimeout()
+        ready, _, _ = select.select([fd], [], [], min(left, SCRATCH_CHECK_S))
+        if ready:
+            return ""
+        overflow = over_cap(folders)
+        if overflow:
+            return overflow
+
+
 def preload_probes(kit: str) -> None:
     """Import every probe module once here, so each forked child starts with them loaded."""
     from pathlib import Path
@@ -323,8 +351,12 @@ def main(argv: list[str] | None = None) -> None:
             import pyseccomp  # noqa: F401  (finds libseccomp via a subprocess: not in a child)
     import torch  # noqa: F401  (once, before any fork: children start warm)
 
-    from grader.limits import REPLY_MAX_WIRE_BYTES
-    from grader.sandbox.worker import confine, protocol
+    from grader.limits import REPLY_MAX_WIRE_BYTES, SCRATCH_MAX_BYTES, SCRATCH_MAX_FILES
+    from grader.sandbox.worker import confine, protocol, scratch
+
+    # what a child may write: scratch, and under bubblewrap its own /tmp (the host's /tmp is
+    # out of a confined child's reach: Landlock, or the grader's sweep of what a uid left)
+    writable = [args.scratch] + (["/tmp"] if args.pid_namespace else [])
 
     preload_probes(args.kit)
     warm_up()
@@ -351,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
                 confine.remove_ipc()
             elif args.confine:
                 reap_descendants()
+            for folder in writable:  # each exercise starts with empty folders
+                scratch.empty(folder, keep=("home",))
             exercise = request["exercise"]
             protocol.send(rep, encode({"status": "ok", "result": "begun"}))
             continue
@@ -363,8 +397,13 @@ def main(argv: list[str] | None = None) -> None:
         reply: bytes | bytearray
         try:
             protocol.send(child.to_child, pickle.dumps(request))
-            reply = protocol.receive(child.from_child, timeout=request["timeout"],
-                                     max_bytes=REPLY_MAX_WIRE_BYTES, seq=sequence)
+            deadline = started + request["timeout"]
+            overflow = await_reply(child.from_child, deadline, writable)
+            if not overflow:  # the reply has begun: a second to finish it, however late
+                reply = protocol.receive(child.from_child,
+                                         timeout=max(1.0, deadline - time.monotonic()),
+                                         max_bytes=REPLY_MAX_WIRE_BYTES, seq=sequence)
+                overflow = over_cap(writable)
         except protocol.ChannelTimeout:
             child.kill()
             child = None
@@ -384,6 +423,20 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 reply = failure_reply(
                     "crash", f"your module {request['module']}.py crashed the worker ({how})")
+        else:
+            if overflow:  # everything stopped, the folders emptied: the next probe is clean
+                child.kill()
+                child = None
+                if args.pid_namespace:
+                    kill_strays()
+                elif args.confine:
+                    reap_descendants()
+                for folder in writable:
+                    scratch.empty(folder, keep=("home",))
+                reply = failure_reply(
+                    "crash", f"your code left {overflow} in the folders it may write (its "
+                    f"working folder and /tmp): an exercise may leave {SCRATCH_MAX_FILES} "
+                    f"files and {SCRATCH_MAX_BYTES >> 20} MiB; remove what you no longer need")
         protocol.send(rep, reply)
     if child:
         child.kill()
