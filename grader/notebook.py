@@ -474,7 +474,7 @@ def notebook_to_package(path: str | Path, out_dir: str | Path,
         raise SubmissionError(f"{name} is larger than {limits.NOTEBOOK_MAX_BYTES >> 20} MiB")
     try:
         nb = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, an integer of 5,000 digits
         raise SubmissionError(f"{name} is not a notebook (not JSON: {one_line(exc, 120)})"
                               ) from None
     except (RecursionError, MemoryError):
@@ -495,8 +495,8 @@ def notebook_to_package(path: str | Path, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "__init__.py").write_text(f"# The solution cells of {name}.\n")  # one line
     written = []
-    for module, text in sources.items():
-        (out_dir / f"{module}.py").write_text(text, encoding="utf-8")
+    for module, text in sources.items():  # a lone surrogate is written as its escape
+        (out_dir / f"{module}.py").write_bytes(text.encode("utf-8", "backslashreplace"))
         written.append(out_dir / f"{module}.py")
     return written
 

@@ -253,7 +253,22 @@ def read_regular_file(path: Path, limit: int) -> bytes:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
+        if foreign_hard_link(f.fileno(), path):
+            raise OSError(errno.EPERM, "a hard link to a file of another owner")
         return f.read(limit + 1)
+
+
+def foreign_hard_link(fd: int, path: Path) -> bool:
+    """``fd`` (opened from ``path``) is a second name for a file whose owner is not its
+    folder's: a student with an account on the grading machine can hard-link a file only the
+    grader may read (O_NOFOLLOW sees no link). Uploads, clones and copies own their files."""
+    info = os.fstat(fd)
+    if info.st_nlink <= 1:
+        return False
+    try:
+        return info.st_uid != os.lstat(path.parent).st_uid
+    except OSError:
+        return True
 
 
 @contextmanager

@@ -232,6 +232,9 @@ UNREADABLE = {
                       "is not a notebook (not JSON"),
     "huge_notebook": (lambda t: _write(t / "s.ipynb", b" " * (17 << 20)),
                       "is larger than 16 MiB"),
+    "huge_integer": (lambda t: _write(t / "s.ipynb", b'{"cells": [], "n": ' + b"7" * 5000
+                                      + b"}"),
+                     "is not a notebook (not JSON"),
 }
 
 
@@ -299,6 +302,44 @@ def test_a_deep_expression_in_a_notebook_cell_still_opens(tmp_path):
     assert tmp_path / "out" / "conv.py" in written
     scan = scan_submission(tmp_path / "out")
     assert any(f.what == "nested too deeply to read" for f in scan.all_findings())
+
+
+def test_a_lone_surrogate_in_a_cell_is_written_as_its_escape(tmp_path):
+    """Red team: a cell holding "\\ud800" (valid JSON) once made writing the module raise."""
+    def surrogate(nb):
+        cell = next(c for c in code_cells(nb)
+                    if c["metadata"].get("nbgrader", {}).get("grade_id", "").startswith("conv-"))
+        cell["source"] = "".join(cell["source"]) + '\nODD = "\ud800"\n'
+
+    notebook_to_package(notebook(tmp_path / "s.ipynb", surrogate), tmp_path / "out", MODULES)
+    text = (tmp_path / "out" / "conv.py").read_text(encoding="utf-8")  # valid UTF-8
+    assert 'ODD = "\\ud800"' in text
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="a file of another owner needs root")
+def test_a_hard_link_to_another_owners_file_is_never_read(tmp_path):
+    """Red team: as root, a student's folder held a hard link to /etc/shadow and to the
+    kit's solutions (18/18); O_NOFOLLOW sees no link. Read, staged or shipped: never."""
+    from grader.batch.collect import collect
+    from grader.sandbox.client import stage_submission
+
+    secret = tmp_path / "secret.py"
+    secret.write_text("SECRET = 'the grader may read this, a student may not'\n")
+    os.chown(secret, 4242, 4242)
+    os.chmod(secret, 0o600)
+    student = copy_solutions(tmp_path / "class" / "mallory")
+    os.link(secret, student / "secret.py")
+    os.link(secret, student / "day02.ipynb")
+
+    staged = tmp_path / "staged"
+    notes = stage_submission(student, staged)
+    assert not (staged / "secret.py").exists() and (staged / "conv.py").is_file()
+    assert any("secret.py" in n for n in notes), notes
+    mallory = next(s for s in collect(tmp_path / "class").students if s.id == "mallory")
+    assert not any(b"SECRET" in data for data in mallory.files.values())
+    assert "conv.py" in mallory.files
+    with pytest.raises(SubmissionError):
+        notebook_to_package(student / "day02.ipynb", tmp_path / "nb", MODULES)
 
 
 def test_a_notebook_named_with_escapes_is_written_as_a_comment(tmp_path):

@@ -245,3 +245,33 @@ def test_scratch_is_measured_and_emptied_without_following_links(tmp_path):
     assert sorted(p.name for p in box.iterdir()) == ["home"]
     assert list((box / "home").iterdir()) == []
     assert len(list(outside.iterdir())) == 50  # the links' targets are untouched
+
+
+def test_scratch_counts_what_it_cannot_open_as_over_the_cap(tmp_path):
+    """Red team: 1,300 sibling folders with files in the last ones, under a low open-file
+    limit, once hid their contents from a walk that held one descriptor per sibling; a chain
+    nested past the walk's depth is over the cap rather than uncounted."""
+    import resource
+
+    from grader.sandbox.worker import scratch
+
+    wide = tmp_path / "wide"
+    for i in range(300):
+        (wide / f"d{i:04}").mkdir(parents=True)
+        for j in range(8):
+            (wide / f"d{i:04}" / f"f{j}").touch()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
+    try:
+        found = scratch.over_cap([str(wide)], max_files=2000, max_bytes=1 << 30)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert found == "more than 2000 files and folders"
+
+    deep = tmp_path / "deep"
+    path = deep
+    for _ in range(scratch.MAX_DEPTH + 2):
+        path = path / "d"
+    path.mkdir(parents=True)
+    assert "nested more than" in scratch.over_cap([str(deep)], max_files=2000,
+                                                  max_bytes=1 << 30)

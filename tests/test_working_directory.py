@@ -77,7 +77,9 @@ def test_a_batch_started_inside_the_class_imports_no_student(tmp_path):
         (cls / name / "__init__.py").write_text(
             f"import pathlib\npathlib.Path({str(tmp_path / 'markers' / name)!r})"
             ".write_text('imported')\n")
-    (tmp_path / "markers").mkdir()
+    # what Dask's and multiprocessing's own `python -c` children import first (red team)
+    plant(cls, tmp_path / "markers", ("multiprocessing", "_multiprocessing", "_posixshmem",
+                                      "subprocess", "weakref", "distributed"))
     done = subprocess.run([sys.executable, "-m", "grader", "batch", ".", "--out",
                            str(tmp_path / "out"), "--only", "conv_output_size", "--jobs", "1"],
                           cwd=cls, env=env(), capture_output=True, text=True, timeout=900)

@@ -35,6 +35,7 @@ from grader.submission import (
     MAX_ZIP_BYTES,
     MAX_ZIP_FILES,
     SubmissionError,
+    foreign_hard_link,
     path_problem,
     read_zip,
 )
@@ -146,7 +147,8 @@ def _file_reader(path: Path) -> Callable[[], bytes]:
         # a file swapped for a link or a FIFO since the listing: not followed, not waited on
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) \
+                    or foreign_hard_link(f.fileno(), path):
                 return b""
             return f.read(MAX_ZIP_BYTES + 1)
     return read

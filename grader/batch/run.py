@@ -298,6 +298,10 @@ def _open_client(options: BatchOptions):
     # single-threaded worker processes: each grade is a process of its own anyway; no
     # memory manager (the memory is in the grading processes, not the workers); everything,
     # the scheduler's HTTP server included, on loopback and a free port
+    # Dask's nannies and multiprocessing's resource tracker start as `python -c ...`, which
+    # searches the working directory first (a class's multiprocessing.py would run as us):
+    # every Python this process starts from now on skips it (PYTHONSAFEPATH, Python 3.11)
+    os.environ["PYTHONSAFEPATH"] = "1"
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                            dashboard_address="127.0.0.1:0", memory_limit=0,
                            silence_logs=logging.ERROR, host="127.0.0.1")

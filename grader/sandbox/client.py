@@ -39,6 +39,7 @@ from grader.sandbox.launcher import (
     remove_tree,
 )
 from grader.sandbox.worker import protocol, wire
+from grader.submission import foreign_hard_link
 
 FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash",
               "invalid_result"}
@@ -87,7 +88,8 @@ def _copy_regular(src: Path, dest: Path) -> bool:
         return False
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES \
+                or foreign_hard_link(fd, src):
             return False
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(MAX_SOURCE_BYTES + 1)

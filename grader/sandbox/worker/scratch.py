@@ -15,46 +15,73 @@ import sys
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+MAX_DEPTH = 64  # folders nested deeper are over the cap: a walk holds one descriptor a level
+
+
+class _Over(Exception):
+    """The walk stopped: what is over the cap."""
+
+
 def usage(folders: list[str], max_files: int) -> tuple[int, int]:
-    """(entries, bytes) under ``folders``; the walk stops once entries pass ``max_files``."""
-    entries = size = 0
+    """(entries, bytes) under ``folders``; the walk stops once entries pass ``max_files``.
+
+    _Over when a folder is nested past MAX_DEPTH or cannot be opened for a reason other than
+    having just been removed (out of descriptors, no permission): what cannot be counted is
+    never taken to be small."""
+    total = [0, 0]
+
+    def walk(fd: int, depth: int) -> None:
+        subfolders = []
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                total[0] += 1
+                if total[0] > max_files:
+                    return
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                total[1] += info.st_blocks * 512
+                if stat.S_ISDIR(info.st_mode):
+                    subfolders.append(entry.name)
+        for name in subfolders:  # one descriptor per level, never one per sibling
+            if depth >= MAX_DEPTH:
+                raise _Over(f"folders nested more than {MAX_DEPTH} deep")
+            try:
+                child = os.open(name, OPEN_DIR, dir_fd=fd)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed, or replaced by a link, since the listing
+            except OSError as exc:
+                raise _Over(f"a folder that cannot be counted ({exc.strerror})") from None
+            try:
+                walk(child, depth + 1)
+            finally:
+                os.close(child)
+            if total[0] > max_files:
+                return
+
     for folder in folders:
         try:
-            stack = [os.open(folder, OPEN_DIR)]
+            fd = os.open(folder, OPEN_DIR)
         except OSError:
             continue
-        while stack:
-            fd = stack.pop()
-            try:
-                with os.scandir(fd) as listing:
-                    for entry in listing:
-                        entries += 1
-                        if entries > max_files:
-                            break
-                        try:
-                            info = entry.stat(follow_symlinks=False)
-                        except OSError:
-                            continue
-                        size += info.st_blocks * 512
-                        if stat.S_ISDIR(info.st_mode):
-                            try:
-                                stack.append(os.open(entry.name, OPEN_DIR, dir_fd=fd))
-                            except OSError:
-                                pass
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-            if entries > max_files:
-                for rest in stack:
-                    os.close(rest)
-                return entries, size
-    return entries, size
+        try:
+            walk(fd, 1)
+        finally:
+            os.close(fd)
+        if total[0] > max_files:
+            break
+    return total[0], total[1]
 
 
 def over_cap(folders: list[str], max_files: int, max_bytes: int) -> str:
     """Why the folders hold too much for one exercise, or ""."""
-    entries, size = usage(folders, max_files)
+    try:
+        entries, size = usage(folders, max_files)
+    except _Over as over:
+        return str(over)
+    except OSError as exc:  # a listing that failed midway: not counted, so not small
+        return f"a folder that cannot be counted ({exc.strerror})"
     if entries > max_files:
         return f"more than {max_files} files and folders"
     if size > max_bytes:

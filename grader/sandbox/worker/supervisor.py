@@ -131,6 +131,7 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
         protocol.send(rep_fd, failure_reply(
             "crash", f"the sandbox could not confine the worker: {exc}"), request["seq"])
         os._exit(1)
+    os.chdir(args.scratch)  # the working folder the contract promises (not the grader's)
     log = open_log(os.path.join(args.scratch, f"{exercise}.log"))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
