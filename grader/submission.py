@@ -292,6 +292,9 @@ def open_submission(path: str | Path, modules: Iterable[str],
             return
         assert notebook is not None
         path = notebook  # a folder that holds a notebook and no modules: grade the notebook
+    elif not path.is_file():  # a FIFO would block the unzipping for ever
+        raise SubmissionError(f"submission {one_line(path, 300)} is not a regular file or a "
+                              "folder")
     if path.suffix.lower() == ".ipynb":  # a notebook course: its solution cells, as modules
         from grader.notebook import notebook_to_package
 

@@ -342,6 +342,15 @@ def test_a_hard_link_to_another_owners_file_is_never_read(tmp_path):
         notebook_to_package(student / "day02.ipynb", tmp_path / "nb", MODULES)
 
 
+@pytest.mark.parametrize("name", ["s.zip", "s.ipynb"])
+def test_a_fifo_given_as_the_submission_is_one_line(name, tmp_path):
+    """Red team: `grade fifo.zip` blocked for ever in zipfile."""
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(SubmissionError) as caught, open_submission(tmp_path / name, MODULES):
+        pass
+    assert_one_line(str(caught.value), "is not a regular file or a folder")
+
+
 def test_a_notebook_named_with_escapes_is_written_as_a_comment(tmp_path):
     name = "\x1b[2J\"\"\"\nimport os.ipynb"
     path = notebook(tmp_path / name, lambda nb: None)
