@@ -23,7 +23,7 @@ class ChannelTimeout(Exception):
     """No complete message before the deadline."""
 
 
-def send(fd: int, payload: bytes | bytearray, seq: int = 0) -> None:
+def send(fd: int, payload: bytes | bytearray | memoryview, seq: int = 0) -> None:
     for part in (HEADER.pack(seq, len(payload)), payload):  # no copy of a large payload
         with memoryview(part) as view:
             while view:

@@ -67,6 +67,13 @@ def encode(payload: dict) -> bytes:
     return wire.dumps(payload)
 
 
+def encode_view(payload: dict) -> memoryview:
+    """``encode`` without the copy: the serialised buffer itself (a 45 MB reply held once)."""
+    from grader.sandbox.worker import wire
+
+    return wire.dumps(payload, view=True)
+
+
 def failure_reply(kind: str, message: str) -> bytes:
     return encode({"status": "fail", "kind": kind, "message": message})
 
@@ -90,6 +97,15 @@ def open_log(path: str) -> int:
         return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:  # a folder, or a race with a process of that code: no output at all
         return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+
+
+def release_free_memory() -> None:
+    """malloc_trim(0): glibc keeps freed heap pages (a 9 MB tensor raises its mmap threshold,
+    so later ones come from the heap); a container's limit counts them until they go back."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def resolve_probe(name: str):
@@ -158,15 +174,19 @@ def child_main(args: argparse.Namespace, req_fd: int, rep_fd: int, exercise: str
             # exact builtin types only, checked here too: a local class cannot be pickled, and
             # the reason the student should read is "not plain data", not a pickling error
             payload = {"status": "ok", "result": sanitize(result)}
+            result = None  # the copy is what is sent: one less copy alive while encoding
         except ProbeFailure as failure:
             payload = {"status": "fail", "kind": failure.kind, "message": failure.message}
         try:
-            data = encode(payload)
+            data: bytes | memoryview = encode_view(payload)
         except BaseException as exc:  # noqa: BLE001  (a result torch cannot serialise)
             data = failure_reply("invalid_result",
                         f"your result could not be sent back ({type(exc).__name__}): return "
                         "plain data (tensors, numbers, strings, lists, tuples, dicts)")
+        payload = {}  # its tensors are in ``data`` now
         protocol.send(rep_fd, data, seq)
+        data = b""
+        release_free_memory()  # what this probe freed goes back to the container
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -439,6 +459,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"working folder and /tmp): an exercise may leave {SCRATCH_MAX_FILES} "
                     f"files and {SCRATCH_MAX_BYTES >> 20} MiB; remove what you no longer need")
         protocol.send(rep, reply)
+        reply = b""  # a 45 MB reply is not kept while the next probe runs
     if child:
         child.kill()
     if args.confine:

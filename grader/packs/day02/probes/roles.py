@@ -137,16 +137,24 @@ def zero_biases(convs: list[nn.Conv2d]) -> None:
 
 # -- weights by role, as data: what a probe returns and what the grader loads ------------------
 def role_state(found: list[tuple[str, str, nn.Module]]) -> dict[str, dict[str, torch.Tensor]]:
-    """{role: {"weight", "bias", "running_mean", "running_var": float32 CPU copies}} of the
+    """{role: {"weight", "bias", "running_mean", "running_var": float32 CPU tensors}} of the
     layers that ran. Conv biases are left out: the reference's convs have none (a student's,
-    stripped and given back as zeros by ``zero_biases``, cannot change an output)."""
+    stripped and given back as zeros by ``zero_biases``, cannot change an output).
+
+    Running statistics are copies (a forward in train mode moves them); weights are the
+    layers' own float32 CPU tensors, detached, not a second copy of 45 MB: the reply is
+    copied once anyway when it is sent (grader.probes.sanitize)."""
     state: dict[str, dict[str, torch.Tensor]] = {}
     for role, _, module in found:
         names = ["weight"] if isinstance(module, nn.Conv2d) else ["weight", "bias"]
         if isinstance(module, NORMS):
             names += ["running_mean", "running_var"]
-        state[role] = {n: getattr(module, n).detach().float().cpu().contiguous().clone()
-                       for n in names if isinstance(getattr(module, n, None), torch.Tensor)}
+        state[role] = {}
+        for n in names:
+            value = getattr(module, n, None)
+            if isinstance(value, torch.Tensor):
+                value = value.detach().float().cpu().contiguous()
+                state[role][n] = value.clone() if n.startswith("running_") else value
     return state
 
 
