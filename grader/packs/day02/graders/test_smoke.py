@@ -21,7 +21,6 @@ grader's other inputs (``components_problem``). One run per submission.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import math
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from grader.packs.day02.probes import train as T
 from grader.packs.day02.probes.figures import learnable_batch
 from grader.packs.day02.probes.roles import load_role_state
 from grader.probes import ProbeFailure
-from grader.sandbox.worker.supervisor import release_free_memory
+from grader.sandbox.memory import give_back_freed
 
 CPU_CASE = {"seed": 0, "batch": 16, "steps": 4, "epochs": 3, "lr": 0.05, "device": "cpu",
             "check": 16}
@@ -212,8 +211,7 @@ def runs(student, reference, kit_note, static_scan) -> Evidence:
     """The student's run and what the grader established about it, once per submission."""
     if _RUN.get("handle") is not student:
         case = GPU_CASE if torch.cuda.is_available() else CPU_CASE
-        gc.collect()  # the grade's largest worker comes next: the grader gives back what it
-        release_free_memory()  # freed, for a 768 MB container (README: Grading in containers)
+        give_back_freed()  # the grade's largest worker comes next (a 768 MB container)
         try:
             got: dict | ProbeFailure = student.run(P.smoke_run, case)
             if case is GPU_CASE and isinstance(got, dict) and got.get("no_gpu") is True:
