@@ -53,6 +53,15 @@ def redefine(body: str) -> str:
 
 ANSWER = "return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1"
 
+
+def solved(tmp_path: Path, appended: dict[str, str] | None = None) -> Path:
+    """tmp_path/submission: the reference's modules, with code appended to some of them."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for src in SOLUTIONS.glob("*.py"):
+        (submission / src.name).write_text(src.read_text() + (appended or {}).get(src.name, ""))
+    return submission
+
 LOG_TARGET = "/tmp/kit-log-pwned"  # where the planted log symlinks point
 
 
@@ -305,12 +314,7 @@ def tier(request, monkeypatch):
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tier, tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_GRADER_SECRET", SECRET)
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
-    conv = submission / "conv.py"
-    conv.write_text(conv.read_text() + "\n" + attack.code)
+    submission = solved(tmp_path, {"conv.py": "\n" + attack.code})
     for name, text in attack.extra_files:
         (submission / name).write_text(text)
     before = snapshot()
@@ -343,10 +347,7 @@ def test_attack_gets_nothing_and_harms_nothing(attack: Attack, tier, tmp_path, m
 
 def test_shadowing_torch_changes_nothing(tier, tmp_path):
     """A submission's own torch.py is never imported in place of torch: full marks."""
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
+    submission = solved(tmp_path)
     (submission / "torch.py").write_text("raise ImportError('shadowed!')\n")
     report = grade(submission, tmp_path / "report", only=("conv_output_size",), quiet=True)
     assert report.score == report.max_score
@@ -376,12 +377,7 @@ def test_a_hanging_import_is_paid_for_once_per_module(tier, tmp_path, monkeypatc
     from grader.packs.day02.probes import blocks as P
     from grader.sandbox.client import SandboxHandle
 
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
-    with open(submission / "blocks.py", "a") as f:
-        f.write("\nimport time\ntime.sleep(10 ** 6)\n")
+    submission = solved(tmp_path, {"blocks.py": "\nimport time\ntime.sleep(10 ** 6)\n"})
     case = {"in": 4, "out": 4, "stride": 1, "batch": 2, "h": 4, "w": 4, "seed": 0}
     with SandboxHandle(submission, timeout_s=2.0) as handle:
         handle.set_context("basic_block", "test_first")
@@ -419,12 +415,7 @@ UNIX_ONLY = "\n_solved = conv_output_size\n" + redefine("""
 
 def test_unix_sockets_still_work(tier, tmp_path):
     """The socket allowlist keeps AF_UNIX (socket and socketpair): full marks through one."""
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
-    with open(submission / "conv.py", "a") as f:
-        f.write(UNIX_ONLY)
+    submission = solved(tmp_path, {"conv.py": UNIX_ONLY})
     report = grade(submission, tmp_path / "report", only=("conv_output_size",), quiet=True)
     assert report.score == report.max_score, [t.output for t in report.tests]
 
@@ -475,12 +466,7 @@ def test_no_sysv_ipc_object_survives_an_exercise(seccomp, handle_tier, request, 
     elif "seccomp" not in tier.pieces:
         pytest.fail(f"seccomp is not in force here: {tier.gaps()}")
     assert ("seccomp" in detect().pieces) == (seccomp == "seccomp")
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
-    with open(submission / "conv.py", "a") as f:
-        f.write(SYSV_IPC)
+    submission = solved(tmp_path, {"conv.py": SYSV_IPC})
 
     with SandboxHandle(submission, timeout_s=20.0) as handle:
         handle.set_context("ipc_first", "test_make")
@@ -540,12 +526,7 @@ def test_writable_folders_are_emptied_and_capped(handle_tier, tmp_path):
     from grader.packs.day02.probes import conv as P
     from grader.sandbox.client import SandboxHandle
 
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    for src in SOLUTIONS.glob("*.py"):
-        (submission / src.name).write_text(src.read_text())
-    with open(submission / "conv.py", "a") as f:
-        f.write(FILLS_FOLDERS)
+    submission = solved(tmp_path, {"conv.py": FILLS_FOLDERS})
 
     with SandboxHandle(submission, timeout_s=30.0) as handle:
         handle.set_context("writes", "test_write")
