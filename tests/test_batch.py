@@ -351,7 +351,10 @@ def test_resume_skips_graded_and_force_regrades(small_class, tmp_path):
     changed = tmp_path / "class"
     shutil.copytree(cls, changed)
     shutil.copy(SOLUTIONS / "conv.py", changed / "bob" / "conv.py")  # bob fixed his code
+    safe_path = os.environ.get("PYTHONSAFEPATH")
     fixed = run_batch(changed, out, OPTIONS)
+    # the cluster's children skip the working directory; the caller's environment is its own
+    assert os.environ.get("PYTHONSAFEPATH") == safe_path
     assert fixed.graded == ["bob"] and sorted(fixed.skipped) == ["alice", "carol"]
     assert read_csv(out / "gradebook.csv")[2][:2] == ["bob", "6"]
     forced = run_batch(changed, out, BatchOptions(**{**OPTIONS.__dict__, "force": True}))

@@ -26,6 +26,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,10 +299,6 @@ def _open_client(options: BatchOptions):
     # single-threaded worker processes: each grade is a process of its own anyway; no
     # memory manager (the memory is in the grading processes, not the workers); everything,
     # the scheduler's HTTP server included, on loopback and a free port
-    # Dask's nannies and multiprocessing's resource tracker start as `python -c ...`, which
-    # searches the working directory first (a class's multiprocessing.py would run as us):
-    # every Python this process starts from now on skips it (PYTHONSAFEPATH, Python 3.11)
-    os.environ["PYTHONSAFEPATH"] = "1"
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                            dashboard_address="127.0.0.1:0", memory_limit=0,
                            silence_logs=logging.ERROR, host="127.0.0.1")
@@ -321,6 +318,28 @@ def grade_students(students: list[Student], out: Path, options: BatchOptions,
                    on_result: Callable[[Student, dict[str, Any]], None],
                    already: int = 0) -> None:
     """Submit one task per student (at most ``jobs`` in flight) and hand each answer over."""
+    with _children_skip_working_directory():
+        _grade_on_cluster(students, options, already, on_result)
+
+
+@contextmanager
+def _children_skip_working_directory():
+    """Dask's nannies and multiprocessing's resource tracker start as `python -c ...`, which
+    searches the working directory first (a class's multiprocessing.py would run as us): every
+    Python started while the cluster lives skips it (PYTHONSAFEPATH, Python 3.11). Restored
+    after, for a caller that runs more than the batch (a test session)."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
+
+
+def _grade_on_cluster(students, options: BatchOptions, already: int, on_result) -> None:
     from distributed import as_completed
 
     client, cluster = _open_client(options)
