@@ -51,6 +51,8 @@ from grader.text import visible
 from grader.versions import case_versions
 
 if TYPE_CHECKING:  # grading only: the release's self-check ships no static check
+    from collections.abc import Generator
+
     from grader.static_check import Scan
 
 # Grading: every student faces the same cases, and a regrade gives the same report.
@@ -503,7 +505,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report.write_json(path)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+# The outermost wrapper (tryfirst): pytest's own prints the short summary ("FAILED ...", one
+# line per failing test) after the other plugins' summaries; the score table comes after it,
+# so it is the last thing a student sees, above pytest's final count.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int,
+                            config: pytest.Config) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        _score_summary(terminalreporter, config)
+
+
+def _score_summary(terminalreporter, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if config.getoption("--figures") and state is not None and not state.grading:
         _draw_figures(terminalreporter, config.getoption("--figures"), state.pack)

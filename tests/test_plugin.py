@@ -80,6 +80,17 @@ def test_scores_table_and_report(run, pytester):
         assert set(t) == {"name", "score", "max_score", "status", "output", "visibility", "tags"}
 
 
+def test_the_score_table_is_the_last_thing_a_student_reads(run):
+    """pytest prints its short summary ("FAILED ...", one line per failing test) after the
+    plugins' summaries; the table comes after it, above only pytest's final count."""
+    lines = run("-q").stdout.lines
+    table = next(i for i, line in enumerate(lines) if "exercise scores" in line)
+    failed = [i for i, line in enumerate(lines) if line.startswith("FAILED ")]
+    assert failed and max(failed) < table
+    after = [line for line in lines[table:] if line.strip()]
+    assert " failed, " in after[-1] and "Hidden checks" in after[-2]
+
+
 def test_report_names_the_versions_that_drew_the_cases(run, pytester):
     """Another machine gives the same cases only where these agree (docs/contract.md)."""
     for profile in ("grading", "selfcheck"):
