@@ -48,7 +48,7 @@ from grader.packs import DEFAULT_PACK, load_pack
 from grader.probes import ProbeFailure
 from grader.results import GradeReport, PropertyResult, format_table
 from grader.text import visible
-from grader.versions import case_versions
+from grader.versions import GRADING_PROFILE, case_versions
 
 if TYPE_CHECKING:  # grading only: the release's self-check ships no static check
     from collections.abc import Generator
@@ -208,6 +208,33 @@ def _load_profile(config: pytest.Config, profile: str) -> None:
     if PREVIOUS_PROFILE not in config.stash:
         config.stash[PREVIOUS_PROFILE] = settings.get_current_profile_name()
     settings.load_profile(profile)
+    if profile == GRADING_PROFILE and LOCAL_CONSTANTS not in config.stash:
+        config.stash[LOCAL_CONSTANTS] = _no_local_constants()
+
+
+# Hypothesis draws 5% of its values from constants it reads in the source of every "local"
+# module loaded in this process (not site-packages), and caches them in .hypothesis/constants/
+# in the working folder. A derandomized grade would then draw cases that depend on whether the
+# kit is an editable install or a wheel, on whether the solutions were imported (a reference
+# cache miss), and, with the in-process handle, on the student's own literals. Grading turns
+# that pool off: the cases depend on the lock's versions only, and nothing is written.
+LOCAL_CONSTANTS = pytest.StashKey[object]()
+
+
+def _no_local_constants() -> object:
+    """Make hypothesis's local constant pool empty; returns what to put back (``None`` when this
+    hypothesis has no such pool: nothing to do)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:
+        return None
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None:
+        return None
+    providers._get_local_constants = Constants  # an empty pool, every time
+    providers.CONSTANTS_CACHE.cache.clear()  # pools already filtered from the old one
+    return original
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -215,6 +242,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     previous = config.stash.get(PREVIOUS_PROFILE, None)
     if previous is not None:
         settings.load_profile(previous)
+    original = config.stash.get(LOCAL_CONSTANTS, None)
+    if original is not None:
+        from hypothesis.internal.conjecture import providers
+
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def _exercise_of(item: pytest.Item, pack: Pack) -> str | None:

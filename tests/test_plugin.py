@@ -178,6 +178,44 @@ def test_profile():
         failed=1)
 
 
+DRAWS = '''
+import json, os
+from hypothesis import given, settings, strategies as st
+if os.environ.get("PLANT"):
+    import planted  # noqa: F401
+seen = []
+@settings(max_examples=300)
+@given(st.integers(0, 1000))
+def test_draw(n):
+    seen.append(n)
+    with open("draws.json", "w") as f:
+        json.dump(seen, f)
+'''
+
+
+def test_grading_draws_no_constants_from_the_code_it_has_loaded(pytester, monkeypatch):
+    """Hypothesis draws some values from literals in the "local" modules a process has loaded:
+    a grade's cases would depend on the install (editable or wheel), on a reference cache miss
+    and, in process, on the student's own source. Grading turns that off and writes no
+    .hypothesis/constants/; without the kit's profile hypothesis draws the planted literals."""
+    pytester.makepyfile(planted="A, B, C = 777, 313, 901\n", test_draws=DRAWS)
+
+    def draws(*args: str, plant: bool) -> list[int]:
+        monkeypatch.delenv("PLANT", raising=False)
+        if plant:
+            monkeypatch.setenv("PLANT", "1")
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", *args).assert_outcomes(passed=1)
+        return json.loads((pytester.path / "draws.json").read_text())
+
+    graded = draws("--kit-profile", "grading", plant=True)
+    assert graded == draws("--kit-profile", "grading", plant=False)
+    assert not {777, 313, 901} & set(graded)
+    assert not (pytester.path / ".hypothesis").exists()
+    # the control: hypothesis's own pool, derandomized the same way, draws them
+    pool = draws("-p", "no:kit", "--hypothesis-profile", "ci", plant=True)
+    assert {777, 313, 901} & set(pool)
+
+
 def test_failing_case_feedback_is_deterministic(pytester, tmp_path):
     """The smallest failing case names drawn values only: no fixture reprs, no addresses."""
     sub = tmp_path / "sub"

@@ -43,6 +43,7 @@ def test_dl_kit_grades_from_inside_the_submission(tmp_path):
         pytest.skip("dl-kit is not installed in this environment (pip install -e .)")
     sub = copy_solutions(tmp_path / "sub")
     plant(sub, tmp_path / "markers")
+    before = tree(sub)
     done = subprocess.run([str(DL_KIT), "grade", ".", "--out", str(tmp_path / "out"),
                            "--only", "conv_output_size"], cwd=sub, env=env(),
                           capture_output=True, text=True, timeout=600)
@@ -50,6 +51,7 @@ def test_dl_kit_grades_from_inside_the_submission(tmp_path):
     assert not list((tmp_path / "markers").iterdir())
     assert "6 / 6" in done.stdout
     assert "working directory is inside the submission" in done.stderr
+    assert tree(sub) == before  # a grade writes only where it is told (no .hypothesis/)
 
 
 def test_python_m_grader_grades_from_inside_the_submission(tmp_path):
@@ -58,6 +60,7 @@ def test_python_m_grader_grades_from_inside_the_submission(tmp_path):
     after the grading process re-execs itself with a plain environment."""
     sub = copy_solutions(tmp_path / "sub")
     plant(sub, tmp_path / "markers", [n for n in PLANTED if n != "grader"])
+    before = tree(sub)
     done = subprocess.run([sys.executable, "-m", "grader", "grade", ".", "--out",
                            str(tmp_path / "out"), "--only", "conv_output_size"], cwd=sub,
                           env={**env(), "KIT_SECRET_TOKEN": "forces the re-exec"},
@@ -65,6 +68,11 @@ def test_python_m_grader_grades_from_inside_the_submission(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert not list((tmp_path / "markers").iterdir())
     assert "6 / 6" in done.stdout
+    assert tree(sub) == before
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 def test_a_batch_started_inside_the_class_imports_no_student(tmp_path):

@@ -7,9 +7,10 @@ the trained weights by role, the losses its criterion saw, the step-0 loss and g
 and the stem BatchNorm's statistics around one forward on a second batch after training. The
 grader loads the trained weights into the reference ResNet-18 and computes the loss itself.
 
-CPU path: batch 8, 2 steps x 2 epochs (about 2 s on 2 cores). CUDA path (when the worker sees a GPU): the
-lesson's setting at speed — channels_last, bf16 autocast, fused SGD, cudnn.benchmark, larger
-batches; step 0 and the grader's checks use the first ``case["check"]`` images.
+CPU path: batch 8, 2 steps x 2 epochs (about 2 s on 2 cores). CUDA path (when the worker sees
+a GPU): the lesson's setting at speed — channels_last, bf16 autocast, fused SGD,
+cudnn.benchmark, larger batches; step 0 and the grader's checks use the first
+``case["check"]`` images.
 """
 
 from __future__ import annotations
