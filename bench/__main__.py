@@ -5,6 +5,7 @@
     python -m bench smoke                      # the smoke_test exercise on CPU
     python -m bench train --device cuda        # ResNet-18 throughput: one JSON line on stdout
     python -m bench memory                     # peak memory of a grade; Gradescope's box
+    python -m bench box                        # 20 grades in Gradescope's box: full marks?
     python -m bench batch                      # a class of 12 by `grader batch`: warm vs before
     python -m bench all                        # all of the above (the default)
 
@@ -27,7 +28,7 @@ from bench import batch, harness, memory, suites, train_throughput
 
 # Suites that need more than Python live outside bench/suites.py: memory needs root and
 # cgroups (tests/dockerlike.py). Registered here; `all` runs them too, where they can run.
-EXTRA_SUITES = {memory.SUITE.name: memory.SUITE}
+EXTRA_SUITES = {memory.SUITE.name: memory.SUITE, memory.BOX_SUITE.name: memory.BOX_SUITE}
 suites.ALL = (*suites.ALL, *(n for n in EXTRA_SUITES if n not in suites.ALL))
 
 
@@ -77,6 +78,29 @@ def out_path(args: argparse.Namespace, suite: str, several: bool) -> Path | None
     return Path(args.out) / f"{suite}.json" if several else Path(args.out)
 
 
+# (suite, goal dict) of every suite run in this invocation: the closing table of `make bench`
+GOALS: list[tuple[str, dict]] = []
+
+
+def goals_table(goals: list[tuple[str, dict]]) -> str:
+    """Every goal of this run against its number, with the date and the machine."""
+    import datetime
+    import os
+    import platform
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    when = datetime.date.today().isoformat()
+    lines = [f"## goals ({when}, {platform.machine()} {platform.node() or 'host'}, {cpus} "
+             f"CPUs usable, no GPU unless a suite says so)", "",
+             "| suite | goal | measured | met |", "|---|---|---|---|"]
+    for suite, goal in goals:
+        measured = goal.get("measured") or (f"projected {goal.get('projected_minutes')} min "
+                                            f"with {goal.get('with_jobs')} jobs")
+        lines.append(f"| {suite} | {goal['goal']} | {measured} | "
+                     f"{'met' if goal['met'] else 'MISSED'} |")
+    return "\n".join(lines)
+
+
 def run_timed(name: str, args: argparse.Namespace, target: Path | None) -> int:
     suite = get_suite(name)
     opts = suites.Options(args.repeats, args.warmup, args.only, args.alternate)
@@ -93,6 +117,7 @@ def run_timed(name: str, args: argparse.Namespace, target: Path | None) -> int:
     result.notes.extend(plan.notes)
     if plan.finish is not None:
         plan.finish(result)
+    GOALS.extend((name, goal) for goal in result.goals)
     path = harness.write_json(result, target)
     print(f"\n## {name}: {suite.help}\n\n{harness.markdown_table(result)}\n\nwritten to {path}",
           flush=True)
@@ -121,6 +146,7 @@ def run_batch(args: argparse.Namespace, target: Path | None) -> int:
     except (RuntimeError, OSError) as exc:
         _log(f"[batch] failed: {exc}")
         return 1
+    GOALS.append(("batch", result["goal"]))
     path = harness.write_json(result, target, suite="batch")
     print(f"\n## batch: {suites.get('batch').help}\n\n{batch.markdown(result)}\n\n"
           f"written to {path}", flush=True)
@@ -146,10 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             status = max(status, run_train(args, target))
         elif name == "batch":
             status = max(status, run_batch(args, target))
-        elif name == memory.SUITE.name and "all" in args.suites and memory.unavailable():
+        elif name in EXTRA_SUITES and "all" in args.suites and memory.unavailable():
             _log(f"[{name}] skipped (all runs what can run here): {memory.unavailable()}")
         else:
             status = max(status, run_timed(name, args, target))
+    if several and GOALS:
+        print("\n" + goals_table(GOALS), flush=True)
     return status
 
 

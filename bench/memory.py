@@ -13,6 +13,12 @@ interleaved runs, in MiB, against the goal: Gradescope's default 768 MB.
 600 s), reporting what a course would see: the exit status, whether results.json is there and
 complete (every test the uncapped grades reported), the score, the seconds and OOM kills.
 A failed or OOM-killed box run is a measurement, not an error. Needs root and cgroups.
+
+The ``box`` suite asks the question a course asks: does a correct submission get full marks
+*every* time in that box? ``python -m bench box`` (20 runs by default, ``--repeats N``) runs
+``grader precompute`` first, untimed, as the Gradescope ``setup.sh`` does, then grades the
+reference N times in the box and counts the runs at full marks, with the peak (median and
+largest), the seconds and the OOM kills.
 """
 
 from __future__ import annotations
@@ -203,6 +209,90 @@ def build(opts: Options, work: Path) -> Plan:
     notes.append("grade-previous: the design before issue 11 (the supervisor a fresh "
                  "interpreter, no reference cache), side by side")
     return Plan([variant, previous], "grade", repeats, warmup, finish, notes)
+
+
+# -- box: N grades in Gradescope's default box ------------------------------------------------
+BOX_RUNS = 20  # issue 23's goal: 20 of 20 runs at full marks
+ANY_STATUS = tuple(range(-64, 256))  # an OOM-killed or failed grade is a measurement
+
+
+def full_marks(grade: dict | None) -> bool:
+    return grade is not None and grade.get("max_score", 0) > 0 and \
+        grade.get("score") == grade.get("max_score")
+
+
+def box_collector(report: Path, out: Path):
+    """One box run's numbers: full marks (1 or 0), score, peak MiB, OOM kills, exit status."""
+    def collect(_output: RunOutput) -> dict[str, float]:
+        result = json.loads(report.read_text())
+        grade = read_grade(out)
+        return {"full_marks": float(full_marks(grade)),
+                "score": float(grade["score"]) if grade else 0.0,
+                "peak_mib": to_mib(result["peak_bytes"]) or 0.0,
+                "oom_kills": float(result["oom_kills"]),
+                "exit_status": float(dockerlike.exit_status(result["returncode"]))
+                if "returncode" in result else 0.0}
+    return collect
+
+
+def box_argv(report: Path, out: Path, only: str | None) -> list[str]:
+    return [bench_python(), "-m", "tests.dockerlike", "--memory", BOX_MEMORY, "--cpus",
+            f"{BOX_CPUS:g}", "--timeout", f"{BOX_TIMEOUT_S:g}", "--report", str(report), "--",
+            *grade_argv(out, only)]
+
+
+def precompute_reference() -> None:
+    """The reference's results, computed outside the box (setup.sh does it at image build)."""
+    import subprocess
+
+    _log("[box] grader precompute (untimed, as setup.sh) ...")
+    done = subprocess.run([bench_python(), "-m", "grader", "precompute"], cwd=REPO,
+                          env=_clean_env(), capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise BenchError(f"grader precompute failed: {(done.stdout + done.stderr)[-800:]}")
+
+
+def box_summary(row: VariantResult) -> dict:
+    """The goal row: k of n runs at full marks, the peaks, the seconds, the OOM kills."""
+    full, peaks = row.metrics.get("full_marks", []), row.metrics.get("peak_mib", [])
+    kills = int(sum(row.metrics.get("oom_kills", [])))
+    n, k = len(full), int(sum(full))
+    scores = sorted({f"{v:g}" for v, f in zip(row.metrics.get("score", []), full, strict=False)
+                     if not f})
+    measured = (f"{k} of {n} runs at full marks"
+                + (f" (the others: {', '.join(scores)})" if scores else "")
+                + (f"; peak median {sorted(peaks)[len(peaks) // 2]:.0f} MiB, largest "
+                   f"{max(peaks):.0f} MiB" if peaks else "")
+                + f"; median {row.wall.median:.0f} s; OOM kills {kills}" if row.wall else "")
+    return {"goal": f"full marks for the reference in every run in Gradescope's default box "
+                    f"({BOX_MEMORY}, {BOX_CPUS:g} CPU, reference precomputed): {BOX_RUNS} of "
+                    f"{BOX_RUNS}", "measured": measured, "met": n >= BOX_RUNS and k == n}
+
+
+def build_box(opts: Options, work: Path) -> Plan:
+    problem = unavailable()
+    if problem:
+        raise BenchError(f"the box suite needs the Docker-like harness: {problem}")
+    precompute_reference()
+    repeats, warmup = _counts(opts, BOX_SUITE)
+    out, report = work / "grade", work / "harness.json"
+    variant = Variant(BOX_NAME, box_argv(report, out, opts.only), cwd=REPO, env=_clean_env(),
+                      before=_fresh(out), collect=box_collector(report, out),
+                      ok_returncodes=ANY_STATUS, timeout_s=BOX_TIMEOUT_S + 60)
+
+    def finish(result: BenchResult) -> None:
+        result.goals.append(box_summary(result.variant(BOX_NAME)))
+
+    notes = [f"each run: python -m grader grade solutions in a Docker-like box ({BOX_MEMORY} "
+             f"memory cgroup, {BOX_CPUS:g} CPU, root with Docker's capabilities and seccomp)"]
+    if opts.only:
+        notes.append(f"graded only {opts.only}")
+    return Plan([variant], BOX_NAME, repeats, warmup, finish, notes)
+
+
+BOX_SUITE = Suite("box", f"a correct grade, {BOX_RUNS} times, in Gradescope's default box "
+                  f"({BOX_MEMORY}, {BOX_CPUS:g} CPU): full marks every time?", build_box,
+                  BOX_RUNS, 0)
 
 
 SUITE = Suite("memory", "peak memory of one grade (its cgroup), and a grade in Gradescope's "

@@ -130,7 +130,7 @@ def test_failed_command_stops_the_benchmark():
 
 # -- suites -------------------------------------------------------------------------------------
 def test_suite_names():
-    assert set(suites.SUITES) == {"grade", "selfcheck", "smoke", "train", "batch"}
+    assert set(suites.SUITES) == {"grade", "selfcheck", "smoke", "train", "batch", "suite"}
     assert expand(["all"]) == list(suites.ALL)
     assert expand(["smoke", "grade", "smoke"]) == ["smoke", "grade"]
     with pytest.raises(ValueError, match="unknown suite 'nope'"):
@@ -243,6 +243,32 @@ def test_grade_goals_are_reported_not_asserted():
     assert "| lost:conv2d | 0.00 | 1.00 |" in table  # shown: one run lost points
     ip.metrics["lost:conv2d"] = sb.metrics["lost:conv2d"] = [0.0, 0.0]
     assert "lost:conv2d" not in harness.markdown_table(result)  # all zero: hidden
+
+
+def test_suite_goals_are_the_makefile_targets_in_minutes():
+    rows = [harness.VariantResult("test", None, times_s=[1000.0],
+                                  metrics={"passed": [900.0], "failed": [0.0]}),
+            harness.VariantResult("test-fast", None, times_s=[50.0],
+                                  metrics={"passed": [500.0], "failed": [1.0]})]
+    harness.summarize(rows, "test-fast")
+    result = harness.BenchResult("suite", "test-fast", 1, 0, [], rows, {})
+    suites._suite_goals(result)
+    assert [g["met"] for g in result.goals] == [False, False]  # 16.7 min; a failure
+    assert result.goals[0]["measured"] == "16.7 min (900 passed, 0 failed)"
+    plan = suites.build_suite(suites.Options(), Path("."))
+    fast = next(v for v in plan.variants if v.name == "test-fast")
+    assert fast.argv[-2:] == ["-m", "not slow"] and fast.env["KIT_REQUIRE_TIERS"]
+
+
+def test_the_closing_table_lists_every_goal_with_date_and_machine():
+    from bench.__main__ import goals_table
+
+    table = goals_table([("grade", {"goal": "8 s", "measured": "median 9.0 s", "met": False}),
+                         ("batch", {"goal": "200 in 20 min", "projected_minutes": 18.0,
+                                    "with_jobs": 2, "met": True})])
+    assert "CPUs usable" in table.splitlines()[0]
+    assert "| grade | 8 s | median 9.0 s | MISSED |" in table
+    assert "| batch | 200 in 20 min | projected 18.0 min with 2 jobs | met |" in table
 
 
 def test_lost_points_per_exercise():

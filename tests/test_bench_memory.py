@@ -61,7 +61,52 @@ def test_build_says_why_it_cannot_run(tmp_path, monkeypatch):
 
 def test_memory_is_a_suite_and_part_of_all():
     assert expand(["memory"]) == ["memory"]
-    assert expand(["all"])[-1] == "memory"
+    assert expand(["all"])[-2:] == ["memory", "box"]
+
+
+# -- box: N grades in the 768 MB box ------------------------------------------------------------
+def test_box_suite_precomputes_then_plans_n_runs_in_the_box(tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "unavailable", lambda: "")
+    calls = []
+    monkeypatch.setattr(memory, "precompute_reference", lambda: calls.append("precompute"))
+    plan = memory.build_box(suites.Options(only="init"), tmp_path)
+    assert calls == ["precompute"]  # before any run: the reference is not computed in the box
+    (variant,) = plan.variants
+    assert (plan.repeats, plan.warmup) == (memory.BOX_RUNS, 0) == (20, 0)
+    outer = variant.argv[:variant.argv.index("--")]
+    assert outer[outer.index("--memory") + 1] == "768M"
+    assert outer[outer.index("--cpus") + 1] == "0.5"
+    assert -9 in variant.ok_returncodes and 137 in variant.ok_returncodes  # a measurement
+
+
+def test_box_collector_counts_full_marks_only(tmp_path):
+    report = tmp_path / "harness.json"
+    report.write_text(json.dumps({"returncode": 0, "peak_bytes": 700 * MiB, "oom_kills": 1}))
+    write_grade(tmp_path / "out", NAMES, score=92.0, top=100.0)
+    got = memory.box_collector(report, tmp_path / "out")(RunOutput(0, "", ""))
+    assert got["full_marks"] == 0.0 and got["score"] == 92.0 and got["oom_kills"] == 1.0
+    write_grade(tmp_path / "out", NAMES, score=100.0, top=100.0)
+    assert memory.box_collector(report, tmp_path / "out")(RunOutput(0, "", ""))[
+        "full_marks"] == 1.0
+    (tmp_path / "out" / "results.json").unlink()  # killed before it wrote a report
+    assert memory.box_collector(report, tmp_path / "out")(RunOutput(0, "", ""))[
+        "full_marks"] == 0.0
+
+
+def test_box_summary_is_met_only_by_every_run_of_twenty():
+    def row(full: list[float]) -> VariantResult:
+        n = len(full)
+        return VariantResult(memory.BOX_NAME, None, [40.0] * n,
+                             {"full_marks": full, "score": [100.0 if f else 92.0 for f in full],
+                              "peak_mib": [700.0] * n, "oom_kills": [0.0 if f else 1.0
+                                                                     for f in full]},
+                             Stats.of([40.0] * n))
+    assert memory.box_summary(row([1.0] * 20))["met"] is True
+    missed = memory.box_summary(row([1.0] * 19 + [0.0]))
+    assert missed["met"] is False
+    assert missed["measured"].startswith("19 of 20 runs at full marks (the others: 92)")
+    assert "OOM kills 1" in missed["measured"]
+    assert memory.box_summary(row([1.0] * 3))["met"] is False  # too few runs to say
 
 
 def test_peak_collector_reads_the_harness_report_and_learns_the_tests(tmp_path):
