@@ -17,7 +17,6 @@ import os
 import stat
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 from typing import Any
@@ -52,13 +51,17 @@ class ReferenceHandle:
     """Runs probes on the hidden reference package (``solutions``) in the grader process."""
 
     isolation = "reference"
-    CACHE_AFTER_S = 0.1  # results that took longer are kept in ``cache_dir``
 
     def __init__(self, package: str = "solutions", cache_dir: str | Path | None = None) -> None:
         self.package = package
         # A batch grades every student against the same reference runs (the smoke run alone
-        # is seconds): slow results are kept on disk, keyed by probe and case. The caller
-        # puts the grader version in the path; only the grader process reads or writes it.
+        # is seconds): results are kept on disk, keyed by probe and case. The caller puts the
+        # grader version in the path; only the grader process reads or writes it. Every
+        # result, fast ones too: a hit costs about 1 ms (read, strict decode, sanitize), and a
+        # "fast" probe is fast only once torch is warm: the first operator recording imports
+        # torch._dynamo (2.3 s). Measured on one grade of the reference: keeping only results
+        # over 0.1 s recomputed 552 of 587 reference runs every grade (6.2 s on a busy 2-core
+        # machine); keeping all, a precomputed grade reads 587 entries in about 0.5 s.
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
     def run(self, probe: ProbeFn, case: dict) -> Any:
@@ -69,9 +72,8 @@ class ReferenceHandle:
             except Exception:  # noqa: BLE001  (a damaged entry: compute it again)
                 pass
         module = importlib.import_module(f"{self.package}.{probe.module}")
-        started = time.perf_counter()
         result = sanitize(probe(module, copy.deepcopy(case)))
-        if path is not None and time.perf_counter() - started > self.CACHE_AFTER_S:
+        if path is not None:
             _write_atomically(path, wire.dumps(result))
         return result
 

@@ -162,11 +162,10 @@ def test_a_bool_tensor_holds_only_true_and_false():
     assert got.view(torch.uint8).tolist() == [1, 0, 1]
 
 
-def test_the_reference_cache_reads_the_same_format(tmp_path, monkeypatch):
+def test_the_reference_cache_reads_the_same_format(tmp_path):
     from grader.handle import ReferenceHandle
     from grader.packs.day02.probes import conv as P
 
-    monkeypatch.setattr(ReferenceHandle, "CACHE_AFTER_S", -1.0)  # cache every result
     ref = ReferenceHandle("solutions", cache_dir=tmp_path)
     first = ref.run(P.output_size, {"args": [32, 3, 1, 1, 1]})
     (entry,) = tmp_path.glob("*.pt")
