@@ -326,8 +326,9 @@ SUITE_GOAL_MINUTES = {"test": 15.0, "test-fast": 1.0}  # issue 23 (DEVELOPERS.md
 
 
 def suite_command(fast: bool) -> list[str]:
+    """The Makefile's pytest command of make test-fast or make test (make test-ci is CI's)."""
     return [python(), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            *(["-m", "not slow"] if fast else [])]
+            "-m", "not slow and not ci" if fast else "not ci"]
 
 
 def _suite_goals(result: BenchResult) -> None:

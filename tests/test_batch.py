@@ -35,7 +35,7 @@ from tests.corpus import REPO, SOLUTIONS, build_submission
 from tests.corpus.conv import VARIANTS as CONV_VARIANTS
 from tests.faults import breaking_grader
 
-pytestmark = pytest.mark.slow  # Dask clusters and whole classes
+pytestmark = [pytest.mark.slow, pytest.mark.ci]  # Dask clusters and whole classes: make test-ci
 
 ONLY = ("conv_output_size",)
 PACK = load_pack("day02")

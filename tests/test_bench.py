@@ -257,7 +257,9 @@ def test_suite_goals_are_the_makefile_targets_in_minutes():
     assert result.goals[0]["measured"] == "16.7 min (900 passed, 0 failed)"
     plan = suites.build_suite(suites.Options(), Path("."))
     fast = next(v for v in plan.variants if v.name == "test-fast")
-    assert fast.argv[-2:] == ["-m", "not slow"] and fast.env["KIT_REQUIRE_TIERS"]
+    assert fast.argv[-2:] == ["-m", "not slow and not ci"] and fast.env["KIT_REQUIRE_TIERS"]
+    whole = next(v for v in plan.variants if v.name == "test")
+    assert whole.argv[-2:] == ["-m", "not ci"]
 
 
 def test_the_closing_table_lists_every_goal_with_date_and_machine():

@@ -86,6 +86,7 @@ def graded_download(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.ci  # a whole class through the batch: make test-ci
 def test_graded_download_into_the_exported_gradebook(graded_download, tmp_path, capsys):
     out = graded_download
     assert json.loads((out / "canvas.json").read_text()) == {

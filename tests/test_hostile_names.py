@@ -23,7 +23,8 @@ from grader.batch.run import BatchOptions, run_batch
 from grader.text import BIDI
 from tests.corpus import REPO, SOLUTIONS
 
-pytestmark = pytest.mark.slow  # a batch on Dask, then the similarity reports
+# a batch on Dask, then the similarity reports: a whole class (make test-ci)
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI + "\u2028\u2029]")
 MODULES = ("conv.py", "receptive_field.py")

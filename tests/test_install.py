@@ -53,6 +53,7 @@ def _package_files(root: Path) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.ci  # the wheel build: make test-ci
 def test_wheel_install_releases_and_grades(tmp_path):
     # the environment of a plain shell: nothing from this test run or its venv leaks in
     env = {k: v for k, v in os.environ.items()

@@ -30,7 +30,8 @@ from tests.corpus import Edit
 from tests.faults import breaking_grader
 from tests.notebook_helpers import REPO, cell, load, nbgrader_meta, save, solved, text
 
-pytestmark = pytest.mark.slow  # real nbgrader courses, kernels and sandboxed batches
+# real nbgrader courses, kernels and sandboxed batches: make test-ci
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
 pytest.importorskip("nbgrader", reason="needs the [nbgrader] extra (make test installs it)")
 pytest.importorskip("jupytext", reason="needs the [nbgrader] extra (make test installs it)")
