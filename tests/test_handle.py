@@ -10,6 +10,7 @@ from torch import nn
 
 from grader.handle import InProcessHandle, guarded_call
 from grader.probes import ProbeFailure, probe
+from tests.corpus import SOLUTIONS
 
 pytest_plugins = ["pytester"]
 
@@ -211,3 +212,52 @@ def test_a_cycle_of_imports_ends_and_names_the_cycle(tmp_path):
         a = handle.module("a")  # b fails on its own (it needs a half-imported a): stood in
         assert a.f() == 1
         assert "circular import" in failure_of(a.g).message
+
+
+def test_a_worker_the_container_oom_killed_runs_once_more_alone(monkeypatch):
+    """Killed by the kernel for the container's limit (not by its own rlimit), a worker runs
+    once more per grade, and the report says so; a second kill (a memory bomb) costs its
+    exercise, blamed on the code."""
+    from grader.packs.day02.probes import smoke
+    from grader.sandbox import client, memory
+
+    handle = client.SandboxHandle(SOLUTIONS)
+    kills = [0]
+    monkeypatch.setattr(memory, "oom_kills", lambda: kills[0])
+    monkeypatch.setattr(memory, "too_small", lambda: False)
+    handle._oom_kills = 0
+    calls: list[str] = []
+
+    def killed_once(exercise, probe, case):
+        calls.append(exercise)
+        if len(calls) == 1:
+            kills[0] += 1  # the kernel's OOM killer took the worker
+            raise ProbeFailure("crash", "the worker died")
+        return {"trained": True}
+
+    monkeypatch.setattr(handle, "_probe", killed_once)
+    handle.set_context("smoke_test", "test_loss_falls")
+    assert handle.run(smoke.smoke_run, {}) == {"trained": True}
+    assert calls == ["smoke_test", "smoke_test"]
+    assert len(handle.notes) == 1 and "run once more, alone" in handle.notes[0]
+
+    def bomb(exercise, probe, case):
+        calls.append(exercise)
+        kills[0] += 1
+        raise ProbeFailure("crash", "the worker died")
+
+    monkeypatch.setattr(handle, "_probe", bomb)
+    handle.set_context("training", "test_x")
+    with pytest.raises(ProbeFailure, match="your code ran out of memory"):
+        handle.run(smoke.smoke_run, {})
+    assert calls[2:] == ["training"]  # once per grade: not run again
+
+    # a crash without an OOM kill is the code's own: never rerun
+    fresh = client.SandboxHandle(SOLUTIONS)
+    fresh._oom_kills = kills[0]
+    monkeypatch.setattr(fresh, "_probe", lambda *a: (_ for _ in ()).throw(
+        ProbeFailure("crash", "segfault")))
+    fresh.set_context("conv2d", "t")
+    with pytest.raises(ProbeFailure, match="segfault"):
+        fresh.run(smoke.smoke_run, {})
+    assert not fresh.notes

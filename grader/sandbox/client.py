@@ -161,6 +161,7 @@ class SandboxHandle:
         # set when the container is too small for the sandbox itself: every probe fails fast
         self._out_of_memory: ProbeFailure | None = None
         self._supervisor_ooms = 0
+        self._oom_retry = True  # a worker the container's OOM killer took runs once more
         self._ready = False
         self.started_by = ""  # "fork" (of this process: zygote.py) or "exec" (a fresh one)
 
@@ -350,18 +351,24 @@ class SandboxHandle:
         earlier = self._sticky_count.get(exercise, [])
         if len(earlier) >= MAX_STICKY_PER_EXERCISE:
             raise earlier[-1]
-        timeout = float(getattr(probe, "timeout", None) or self.limits.probe_timeout)
         try:
-            if self._begun != exercise:
-                decode(self._request({"op": "begin", "exercise": exercise}, 30.0))
-                self._begun = exercise
-                if (uid := self._uid()) is not None:  # the last exercise's leftovers
-                    kill_uid(uid)
-                    remove_ipc_of(uid, self.kit)
-            request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
-                       "uses": list(getattr(probe, "uses", ())), "case": case,
-                       "timeout": timeout}
-            return decode(self._request(request, timeout + 30.0))
+            try:
+                return self._probe(exercise, probe, case)
+            except ProbeFailure as failure:
+                if not self._oom_retry or not self._container_killed(failure):
+                    raise
+                # the kernel killed the worker for the container's limit, not its own rlimit:
+                # once per grade it runs again in a fresh child, the grader's freed memory
+                # given back first (a memory bomb is killed twice and costs its exercise)
+                self._oom_retry = False
+                self._oom_kills = memory.oom_kills()
+                self._begun = None
+                memory.give_back_freed()
+                self.notes.append(
+                    f"{exercise}: the container's memory limit "
+                    f"({memory.describe(memory.container_limit())}) stopped its worker; it was "
+                    "run once more, alone.")
+                return self._probe(exercise, probe, case)
         except ProbeFailure as failure:
             failure = self._explain_oom(failure)
             hung = _HUNG_IMPORT.match(failure.message)
@@ -373,6 +380,25 @@ class SandboxHandle:
                 if failure.kind == "crash":
                     self._begun = None
             raise failure from None
+
+    def _probe(self, exercise: str, probe: ProbeFn, case: dict) -> Any:
+        """One probe in ``exercise``'s child (begun first when another exercise ran last)."""
+        timeout = float(getattr(probe, "timeout", None) or self.limits.probe_timeout)
+        if self._begun != exercise:
+            decode(self._request({"op": "begin", "exercise": exercise}, 30.0))
+            self._begun = exercise
+            if (uid := self._uid()) is not None:  # the last exercise's leftovers
+                kill_uid(uid)
+                remove_ipc_of(uid, self.kit)
+        request = {"op": "probe", "probe": probe.probe_name, "module": probe.module,
+                   "uses": list(getattr(probe, "uses", ())), "case": case, "timeout": timeout}
+        return decode(self._request(request, timeout + 30.0))
+
+    def _container_killed(self, failure: ProbeFailure) -> bool:
+        """The worker crashed and the kernel's OOM killer took a process since the last look:
+        the container's limit stopped it (an rlimit gives MemoryError, not a kill)."""
+        return failure.kind == "crash" and self._out_of_memory is None and \
+            memory.oom_kills() > self._oom_kills
 
     def _explain_oom(self, failure: ProbeFailure) -> ProbeFailure:
         """A worker killed by the kernel's OOM killer (the container's limit, not an rlimit)."""
