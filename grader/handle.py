@@ -85,7 +85,7 @@ class ReferenceHandle:
 
 
 def reference_cache(handle: str) -> Path | None:
-    """Where this machine keeps slow reference results for the grader version: every
+    """Where this machine keeps reference results for the grader version: every
     student faces the same reference run, computed once per machine (``precompute`` fills
     it ahead of time; ``KIT_REFERENCE_CACHE`` moves it, ``=off`` turns it off). Only where the
     sandbox confines the workers' files (bubblewrap's private /tmp, or Landlock's write

@@ -143,7 +143,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="torch threads for the references and each sandbox worker (default: "
                     "min(4, cores)); a batch sets its share of the cores")
     group.addoption("--kit-reference-cache", default=None, metavar="DIR",
-                    help="keep slow reference results in DIR (shared across students; put "
+                    help="keep reference results in DIR (shared across students; put "
                     "the grader version in the path), or 'auto': the machine's cache for this "
                     "grader version, where the sandbox keeps student code from writing it")
     group.addoption("--figures", default=None, metavar="DIR",
