@@ -261,3 +261,31 @@ def test_a_worker_the_container_oom_killed_runs_once_more_alone(monkeypatch):
     with pytest.raises(ProbeFailure, match="segfault"):
         fresh.run(smoke.smoke_run, {})
     assert not fresh.notes
+
+
+def test_a_timeout_is_paid_for_once_per_exercise(monkeypatch):
+    """An endless loop costs its exercise one probe time limit, not one per property; other
+    exercises run as before."""
+    from grader.packs.day02.probes import conv
+    from grader.sandbox import client
+
+    handle = client.SandboxHandle(SOLUTIONS)
+    calls: list[str] = []
+
+    def loops(exercise, probe, case):
+        calls.append(exercise)
+        if exercise == "conv_output_size":
+            raise ProbeFailure("timeout", "your code did not finish within 20 s")
+        return 7
+
+    monkeypatch.setattr(handle, "_probe", loops)
+    handle.set_context("conv_output_size", "test_one")
+    with pytest.raises(ProbeFailure, match="did not finish within 20 s"):
+        handle.run(conv.output_size, {})
+    handle.set_context("conv_output_size", "test_two")
+    with pytest.raises(ProbeFailure, match="^not run: an earlier check of this exercise did "
+                                           "not finish"):
+        handle.run(conv.output_size, {})
+    assert calls == ["conv_output_size"]  # the second property did not wait again
+    handle.set_context("receptive_field", "test_three")
+    assert handle.run(conv.output_size, {}) == 7 and calls[-1] == "receptive_field"

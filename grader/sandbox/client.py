@@ -44,6 +44,8 @@ from grader.submission import foreign_hard_link
 FAIL_KINDS = {"not_implemented", "exception", "import_error", "timeout", "crash",
               "invalid_result"}
 STICKY_KINDS = {"timeout", "crash"}  # failures that cost real time: do not repeat them
+# An exercise stops after 3 crashes, or after its first timeout: a hostile or looping
+# submission paid 3 x 20 s per exercise before (46-59 s of a class's time each).
 MAX_STICKY_PER_EXERCISE = 3
 # the worker's words for an import that hung (worker/guard.py, import_submission_module)
 _HUNG_IMPORT = re.compile(r"importing your module (\w+)\.py did not finish")
@@ -351,6 +353,10 @@ class SandboxHandle:
         earlier = self._sticky_count.get(exercise, [])
         if len(earlier) >= MAX_STICKY_PER_EXERCISE:
             raise earlier[-1]
+        hung = next((f for f in earlier if f.kind == "timeout"), None)
+        if hung is not None:  # an endless loop is paid for once per exercise, not per property
+            raise ProbeFailure("timeout", "not run: an earlier check of this exercise did not "
+                               f"finish ({hung.message})")
         try:
             try:
                 return self._probe(exercise, probe, case)
