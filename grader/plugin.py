@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from grader.config import GradeConfig, HandleMode, check_only, parse_only
+from grader.feedback import PropertyFailed
 from grader.handle import (
     InProcessHandle,
     ModuleUnavailable,
@@ -297,17 +298,30 @@ SHORT_FAILURES = (ProbeFailure, NotImplementedError)  # reported as their feedba
 
 
 def _skip_traceback_of_short_failures(item: pytest.Item) -> None:
-    """A stub's NotImplementedError or a probe failure is reported as its one-paragraph
-    feedback (pytest_runtest_makereport replaces the traceback): pytest need not format the
-    traceback first. On the stubs that is 68 tracebacks, about 1 s of a 8 s self-check."""
+    """pytest formats a failure's traceback (parsing the source of every file in it) before
+    pytest_runtest_makereport sees the report. Where the feedback replaces that traceback,
+    or is all it would say, the formatting is skipped: a stub's NotImplementedError or a probe
+    failure; in a grade, the graders' own Tried / Got / Expected (PropertyFailed: its message
+    is the feedback, kept in junit.xml); in a self-check with the default --tb, every failure.
+    Measured: 68 tracebacks were about 1 s of the stubs' 8 s self-check, and formatting the
+    failures was 15 of 85 s of grading 28 corpus variants. A grader's own error keeps its
+    traceback."""
     original = item.repr_failure
 
     def repr_failure(excinfo, *args, **kwargs):
-        if excinfo.errisinstance(SHORT_FAILURES):
-            return str(excinfo.value)  # replaced by the feedback once the report is made
+        if _feedback_replaces_traceback(item.config, excinfo):
+            return str(excinfo.value)  # the feedback, or what the report replaces
         return original(excinfo, *args, **kwargs)
 
     item.repr_failure = repr_failure  # type: ignore[method-assign]
+
+
+def _feedback_replaces_traceback(config: pytest.Config, excinfo: pytest.ExceptionInfo) -> bool:
+    if excinfo.errisinstance(SHORT_FAILURES):
+        return True
+    if config.stash[STATE].grading is not None:
+        return excinfo.errisinstance(PropertyFailed)
+    return getattr(config.option, "tbstyle", "auto") == "auto"  # (makereport replaces it)
 
 
 def _public_scale(items: list[pytest.Item], pack: Pack) -> dict[str, float]:

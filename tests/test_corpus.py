@@ -10,7 +10,7 @@ import pytest
 
 from grader.grade import grade
 from grader.packs import load_pack
-from tests.corpus import Variant, all_variants, build_submission
+from tests.corpus import Variant, all_variants, build_submission, reference_cache
 
 pytestmark = pytest.mark.slow  # about 130 submissions graded
 # The variants are our own code: grading them in process tests the graders at a third of the
@@ -41,8 +41,11 @@ def expectations(variant: Variant) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def test_variant_scores_where_it_should(variant: Variant, tmp_path):
     hurts, keeps = expectations(variant)
     submission = build_submission(variant, tmp_path / "submission")
+    # our own variants: in process they share one reference cache (the sandbox handle keeps
+    # the machine's, as a grade of a student does)
+    cache = reference_cache() if HANDLE == "in-process" else "auto"
     report = grade(submission, tmp_path / "report", only=hurts + keeps, quiet=True,
-                   handle=HANDLE, pack_name=variant.pack)
+                   handle=HANDLE, pack_name=variant.pack, reference_cache=cache)
     rows = {row.exercise: row for row in report.by_exercise()}
     for ex in hurts:
         assert rows[ex].score < rows[ex].max_score, f"{variant.why}: {ex} kept full marks"

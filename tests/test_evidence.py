@@ -17,7 +17,7 @@ import pytest
 from grader.config import GradeConfig, HandleMode
 from grader.grade import run_graders
 from grader.packs import load_pack
-from tests.corpus import SOLUTIONS
+from tests.corpus import SOLUTIONS, reference_cache
 from tests.fabricate import WRONG, FabricatingHandle, FuzzingHandle, mutate
 
 pytestmark = pytest.mark.slow  # every exercise graded a few dozen times in process
@@ -33,7 +33,8 @@ def grade_with(handle, tmp_path: Path, only: tuple[str, ...] = ()):
         shutil.copytree(SOLUTIONS, source, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    config = GradeConfig(pack=PACK.name, handle=HandleMode.IN_PROCESS, only=only)
+    config = GradeConfig(pack=PACK.name, handle=HandleMode.IN_PROCESS, only=only,
+                         reference_cache=str(reference_cache()))  # the reference: once
     return run_graders(PACK, source, out, config, quiet=True, early_handle=handle)
 
 

@@ -375,6 +375,7 @@ def test_unreadable_submissions_get_a_complete_report(case, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.ci  # a class through the batch on Dask: make test-ci
 def test_a_batch_reports_unreadable_submissions_as_students_problems(tmp_path):
     """Every case in one class: graded at 0 with its reason, listed under 'could not be
     opened', no grader error, the gradebook and summary written, exit status 0."""

@@ -75,6 +75,7 @@ def tree(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+@pytest.mark.ci  # a class through the batch on Dask: make test-ci
 def test_a_batch_started_inside_the_class_imports_no_student(tmp_path):
     """The class folder is the working directory of the batch, its Dask workers and every
     grading process: students named pytest and torch (packages) are graded, not imported."""

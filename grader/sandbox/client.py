@@ -353,10 +353,10 @@ class SandboxHandle:
         earlier = self._sticky_count.get(exercise, [])
         if len(earlier) >= MAX_STICKY_PER_EXERCISE:
             raise earlier[-1]
-        hung = next((f for f in earlier if f.kind == "timeout"), None)
-        if hung is not None:  # an endless loop is paid for once per exercise, not per property
+        looped = next((f for f in earlier if f.kind == "timeout"), None)
+        if looped is not None:  # an endless loop is paid for once per exercise, not per property
             raise ProbeFailure("timeout", "not run: an earlier check of this exercise did not "
-                               f"finish ({hung.message})")
+                               f"finish ({looped.message})")
         try:
             try:
                 return self._probe(exercise, probe, case)

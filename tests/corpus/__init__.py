@@ -12,9 +12,12 @@ of another day's pack names it (``pack="day03"``) and edits that pack's solution
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
 import pkgutil
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,17 @@ from grader.packs import DEFAULT_PACK, load_pack
 
 REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
+
+
+@functools.cache
+def reference_cache() -> Path:
+    """One reference cache for this test process's in-process grades of our own code (the
+    corpus' variants, fabricated handles): the reference's results are the same for all of
+    them, computed once instead of once per grade (a grade computes about 590). Grades of
+    student code never share it: ``reference_cache`` keeps the machine's behind the sandbox."""
+    folder = Path(tempfile.mkdtemp(prefix="kit-test-reference-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def copy_solutions(dest: Path) -> Path:
