@@ -193,6 +193,7 @@ def test_draw(n):
 '''
 
 
+@pytest.mark.slow  # three pytest processes
 def test_grading_draws_no_constants_from_the_code_it_has_loaded(pytester, monkeypatch):
     """Hypothesis draws some values from literals in the "local" modules a process has loaded:
     a grade's cases would depend on the install (editable or wheel), on a reference cache miss
