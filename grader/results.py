@@ -1,6 +1,8 @@
 """The grading report: one ``PropertyResult`` per scored property, in the Gradescope schema.
 
-``GradeReport.to_gradescope_dict()`` is exactly docs/contract.md's ``results.json``; the JSON is
+``GradeReport.to_gradescope_dict()`` is exactly docs/contract.md's ``results.json``;
+``to_prairielearn_dict()`` is the same report in PrairieLearn's external-grader schema (one
+writer per platform, one report). The JSON is
 written atomically (temp file + rename) so a crash never leaves half a report. ``extra_data``
 (Gradescope stores it with the result) carries what decided the cases: ``{"versions": ...}``
 (grader/versions.py), and, when there are any, the static check's findings for a person to
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.text import visible
+
+PRAIRIELEARN_MAX_BYTES = 1_000_000  # a larger results.json is discarded by PrairieLearn
+MIN_FEEDBACK = 80  # characters per test that trimming keeps, at the least
 
 
 @dataclass
@@ -46,6 +51,14 @@ class PropertyResult:
             "visibility": self.visibility,
             "tags": [self.exercise],
         }
+
+    def to_prairielearn_dict(self, limit: int = 0) -> dict[str, Any]:
+        """One of PrairieLearn's ``tests[]``: both points fields (its per-test points show only
+        when every test has them); ``limit`` > 0 trims the feedback to that many characters."""
+        return {"name": visible(self.name), "description": self.exercise,
+                "points": self.score, "max_points": self.max_score,
+                "message": "passed" if self.passed else "failed",
+                "output": trimmed(visible(self.output, newlines=True), limit)}
 
     @classmethod
     def from_gradescope_dict(cls, data: dict[str, Any]) -> PropertyResult:
@@ -101,6 +114,40 @@ class GradeReport:
             data["extra_data"] = visible_data(self.extra_data)
         return data
 
+    def to_prairielearn_dict(self, max_bytes: int = PRAIRIELEARN_MAX_BYTES) -> dict[str, Any]:
+        """PrairieLearn's ``results.json``: ``score`` in [0, 1] (points over max points), a
+        ``tests[]`` entry per property, under ``max_bytes`` (PrairieLearn discards a larger
+        file): the feedback is trimmed, longest first, with a note saying so. A submission
+        that could not be opened is ``gradable: false`` with the reason in ``format_errors``
+        (no points, no attempt used)."""
+        problem = self.extra_data.get("submission_problem")
+        if problem:
+            return {"gradable": False, "score": 0.0,
+                    "format_errors": [visible(str(problem))[:2000]],
+                    "message": "the submission could not be opened"}
+        limit = 0  # characters of feedback per test (0: all)
+        data = self._prairielearn(limit)
+        while _size(data) > max_bytes:
+            if limit == MIN_FEEDBACK:  # still too much: names and points only
+                for test in data["tests"]:
+                    test["output"] = ""
+                break
+            longest = max([len(t.output) for t in self.tests] + [MIN_FEEDBACK])
+            limit = max(MIN_FEEDBACK, (limit or longest) // 2)
+            data = self._prairielearn(limit)
+        return data
+
+    def _prairielearn(self, limit: int) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "gradable": True,
+            "score": round(self.score / self.max_score, 6) if self.max_score else 0.0,
+            "message": visible(self.output, newlines=True)[:20_000],
+            "tests": [t.to_prairielearn_dict(limit) for t in self.tests]}
+        if limit:
+            data["message"] += (f"\n(each test's feedback trimmed to {limit} characters to "
+                                "stay under PrairieLearn's 1 MB)")
+        return data
+
     @classmethod
     def from_gradescope_dict(cls, data: dict[str, Any]) -> GradeReport:
         return cls([PropertyResult.from_gradescope_dict(t) for t in data["tests"]],
@@ -109,6 +156,17 @@ class GradeReport:
 
     def write_json(self, path: str | Path) -> Path:
         return atomic_write(Path(path), json.dumps(self.to_gradescope_dict(), indent=2) + "\n")
+
+
+def trimmed(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (0: whole), saying how much was cut."""
+    if not limit or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters cut)"
+
+
+def _size(data: dict[str, Any]) -> int:
+    return len(json.dumps(data).encode())
 
 
 def visible_data(value: Any) -> Any:
