@@ -358,23 +358,7 @@ class SandboxHandle:
             raise ProbeFailure("timeout", "not run: an earlier check of this exercise did not "
                                f"finish ({looped.message})")
         try:
-            try:
-                return self._probe(exercise, probe, case)
-            except ProbeFailure as failure:
-                if not self._oom_retry or not self._container_killed(failure):
-                    raise
-                # the kernel killed the worker for the container's limit, not its own rlimit:
-                # once per grade it runs again in a fresh child, the grader's freed memory
-                # given back first (a memory bomb is killed twice and costs its exercise)
-                self._oom_retry = False
-                self._oom_kills = memory.oom_kills()
-                self._begun = None
-                memory.give_back_freed()
-                self.notes.append(
-                    f"{exercise}: the container's memory limit "
-                    f"({memory.describe(memory.container_limit())}) stopped its worker; it was "
-                    "run once more, alone.")
-                return self._probe(exercise, probe, case)
+            return self._probe_retrying_oom(exercise, probe, case)
         except ProbeFailure as failure:
             failure = self._explain_oom(failure)
             hung = _HUNG_IMPORT.match(failure.message)
@@ -386,6 +370,24 @@ class SandboxHandle:
                 if failure.kind == "crash":
                     self._begun = None
             raise failure from None
+
+    def _probe_retrying_oom(self, exercise: str, probe: ProbeFn, case: dict) -> Any:
+        """``_probe``; when the kernel killed the worker for the container's limit (not its own
+        rlimit), once per grade it runs again in a fresh child, the grader's freed memory
+        given back first (a memory bomb is killed twice and costs its exercise)."""
+        try:
+            return self._probe(exercise, probe, case)
+        except ProbeFailure as failure:
+            if not self._oom_retry or not self._container_killed(failure):
+                raise
+        self._oom_retry = False
+        self._oom_kills = memory.oom_kills()
+        self._begun = None
+        memory.give_back_freed()
+        self.notes.append(f"{exercise}: the container's memory limit "
+                          f"({memory.describe(memory.container_limit())}) stopped its worker; "
+                          "it was run once more, alone.")
+        return self._probe(exercise, probe, case)
 
     def _probe(self, exercise: str, probe: ProbeFn, case: dict) -> Any:
         """One probe in ``exercise``'s child (begun first when another exercise ran last)."""
@@ -408,10 +410,9 @@ class SandboxHandle:
 
     def _explain_oom(self, failure: ProbeFailure) -> ProbeFailure:
         """A worker killed by the kernel's OOM killer (the container's limit, not an rlimit)."""
-        kills = memory.oom_kills()
-        if failure.kind != "crash" or kills <= self._oom_kills:
+        if not self._container_killed(failure):
             return failure
-        self._oom_kills = kills
+        self._oom_kills = memory.oom_kills()
         limit = memory.describe(memory.container_limit())
         if memory.too_small():  # correct code dies there too: say so, don't blame the student
             return ProbeFailure("crash", f"ran out of memory in a container smaller than a grade "
